@@ -1,0 +1,281 @@
+"""One source of truth for a model: the YAML file in `models/`.
+
+Every tool (training, export, splitting, header generation, streaming evaluation) loads the
+model's YAML through `load_config`, so nothing restates the architecture by hand. Unknown or
+mistyped keys are refused with a `ConfigError` that names the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODELS_DIR = REPO_ROOT / "models"
+DEFAULT_CONFIG = MODELS_DIR / "kws_mamba.yaml"
+
+# The 12-class Speech Commands protocol (Warden 2018): 10 keywords, silence, unknown.
+SC_KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SILENCE_LABEL = "_silence_"
+UNKNOWN_LABEL = "_unknown_"
+SC_LABELS = (SILENCE_LABEL, UNKNOWN_LABEL, *SC_KEYWORDS)
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """The TFLM micro-frontend (pymicro-features on the host, the same C code on the device).
+
+    pymicro-features fixes the window (30 ms), stride (10 ms) and 40 channels; they are listed
+    here so that the firmware headers and the streaming tools read them from one place.
+    """
+
+    sample_rate: int = 16000
+    window_ms: int = 30
+    stride_ms: int = 10
+    channels: int = 40
+    clip_ms: int = 1000
+
+    @property
+    def window_samples(self) -> int:
+        return self.sample_rate * self.window_ms // 1000
+
+    @property
+    def stride_samples(self) -> int:
+        return self.sample_rate * self.stride_ms // 1000
+
+    @property
+    def clip_samples(self) -> int:
+        return self.sample_rate * self.clip_ms // 1000
+
+    @property
+    def frames(self) -> int:
+        """Feature frames in one clip: 98 for 1 s at 30 ms / 10 ms."""
+        return (self.clip_samples - self.window_samples) // self.stride_samples + 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The Mamba KWS architecture. MCU adaptations are switches; each says why it exists."""
+
+    d_model: int = 32
+    n_layers: int = 2
+    d_state: int = 8
+    # Inner width = expand * d_model. The original Mamba uses 2.
+    expand: int = 2
+    # Causal depthwise conv width. The original Mamba uses 4.
+    d_conv: int = 4
+    # Rank of the dt projection; 0 means ceil(d_model / 16) as in the original Mamba.
+    dt_rank: int = 0
+    # Stem: stack this many 10 ms feature frames into one step (2 -> 20 ms steps, 49 per second).
+    # Halving the rate halves scan work and the unrolled graph; streaming then runs one 20 ms hop.
+    frame_stack: int = 2
+    # dt activation. softplus is the original; relu is cheaper and is an int8 builtin in TFLM.
+    dt_activation: str = "softplus"
+    # Discretisation of the decay: "exp" is the original exp(dt*A). "sigmoid" uses 2*sigmoid(dt*A),
+    # equal to exp at dt*A = 0 and decaying in (0, 1]; TFLM's EXP is float-only but LOGISTIC is int8.
+    decay: str = "exp"
+    # Activation after the conv and on the gate: silu (original) or hard_swish (int8 builtin).
+    activation: str = "silu"
+    # Pre-block normalisation: rmsnorm (original), batchnorm (folds into in_proj at export), none.
+    norm: str = "rmsnorm"
+    # Readout over time: "mean" (whole window) or "last" (the final step; streaming friendly).
+    pooling: str = "mean"
+    # Initialisation range of dt, as in the original Mamba.
+    dt_min: float = 0.001
+    dt_max: float = 0.1
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def dt_rank_resolved(self) -> int:
+        return self.dt_rank if self.dt_rank > 0 else math.ceil(self.d_model / 16)
+
+
+_CHOICES = {
+    "dt_activation": ("softplus", "relu"),
+    "decay": ("exp", "sigmoid"),
+    "activation": ("silu", "hard_swish"),
+    "norm": ("rmsnorm", "batchnorm", "none"),
+    "pooling": ("mean", "last"),
+}
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    time_shift_ms: int = 100
+    noise_prob: float = 0.8
+    noise_snr_db: tuple[float, float] = (5.0, 30.0)
+    spec_freq_masks: int = 2
+    spec_freq_width: int = 5
+    spec_time_masks: int = 2
+    spec_time_width: int = 8
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.05
+    seed: int = 0
+    # Fraction of each training epoch drawn from silence and from unknown words (SC protocol).
+    silence_fraction: float = 0.1
+    unknown_fraction: float = 0.1
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True)
+class GeneratedDataConfig:
+    """The default data set on a fresh machine: synthetic speech with real noise mixed in."""
+
+    clips_per_keyword: int = 300
+    unknown_words: int = 40
+    clips_per_unknown_word: int = 12
+    silence_clips: int = 300
+    seed: int = 0
+    # Split by synthetic speaker (voice + variant), like Speech Commands splits by speaker.
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class KWSConfig:
+    name: str = "kws_mamba"
+    description: str = ""
+    labels: tuple[str, ...] = SC_LABELS
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: GeneratedDataConfig = field(default_factory=GeneratedDataConfig)
+    # Free-form sections owned by later tools (export, detection); validated by those tools.
+    export: dict[str, Any] = field(default_factory=dict)
+    detection: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def steps(self) -> int:
+        """Model time steps in one clip after the stem (49 for 98 frames stacked by 2)."""
+        return self.features.frames // self.model.frame_stack
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, data: Any, where: str, source: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: '{where or 'top level'}' must be a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            raise ConfigError(f"{source}: unknown key '{path}' (known: {', '.join(sorted(names))})")
+        kwargs[key] = _coerce(hints[key], value, path, source)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # pragma: no cover - dataclass signature mismatch
+        raise ConfigError(f"{source}: {where or 'top level'}: {exc}") from None
+
+
+def _coerce(hint: Any, value: Any, path: str, source: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path, source)
+    origin = get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: '{path}' must be a list, got {value!r}")
+        args = get_args(hint)
+        item = args[0]
+        return tuple(_coerce(item, v, path, source) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: '{path}' must be a mapping, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{path}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: '{path}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: '{path}' must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: '{path}' must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _validate(cfg: KWSConfig, source: str) -> None:
+    m = cfg.model
+    for key, choices in _CHOICES.items():
+        value = getattr(m, key)
+        if value not in choices:
+            raise ConfigError(f"{source}: 'model.{key}' is '{value}'; choose one of {', '.join(choices)}")
+    for key in ("d_model", "n_layers", "d_state", "expand", "d_conv", "frame_stack"):
+        if getattr(m, key) < 1:
+            raise ConfigError(f"{source}: 'model.{key}' must be >= 1, got {getattr(m, key)}")
+    if cfg.features.frames % m.frame_stack:
+        raise ConfigError(
+            f"{source}: 'model.frame_stack' = {m.frame_stack} does not divide the "
+            f"{cfg.features.frames} feature frames of a clip"
+        )
+    if len(set(cfg.labels)) != len(cfg.labels) or len(cfg.labels) < 2:
+        raise ConfigError(f"{source}: 'labels' must be at least two distinct names")
+    f = cfg.features
+    if (f.sample_rate, f.window_ms, f.stride_ms, f.channels) != (16000, 30, 10, 40):
+        raise ConfigError(
+            f"{source}: 'features' must be 16000 Hz, 30 ms window, 10 ms stride, 40 channels: "
+            "the TFLM micro-frontend (pymicro-features) is fixed to those"
+        )
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> KWSConfig:
+    cfg = _build(KWSConfig, data or {}, "", source)
+    _validate(cfg, source)
+    return cfg
+
+
+def load_config(path: str | Path | None = None) -> KWSConfig:
+    """Load and validate a model YAML. Raises ConfigError with one clear line."""
+    p = Path(path) if path is not None else DEFAULT_CONFIG
+    if not p.exists() and not p.suffix:
+        candidate = MODELS_DIR / f"{p}.yaml"
+        if candidate.exists():
+            p = candidate
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p} (the configs are in {MODELS_DIR})")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}".splitlines()[0]) from None
+    return config_from_dict(data or {}, str(p))
