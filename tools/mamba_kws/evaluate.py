@@ -1,0 +1,112 @@
+"""Evaluate a checkpoint: per-class accuracy (JSON) and a confusion-matrix PNG.
+
+    python tools/evaluate.py --checkpoint runs/kws_mamba/best.pt            # generated test split + real clips
+    python tools/evaluate.py --checkpoint ... --data /path/to/speech_commands_v0.02
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import load_checkpoint
+from .config import REPO_ROOT, KWSConfig
+
+
+def confusion_matrix(targets: np.ndarray, preds: np.ndarray, n: int) -> np.ndarray:
+    cm = np.zeros((n, n), dtype=np.int64)
+    np.add.at(cm, (targets, preds), 1)
+    return cm
+
+
+def report_from_logits(logits: np.ndarray, targets: np.ndarray, labels: tuple[str, ...]) -> dict:
+    preds = logits.argmax(1)
+    cm = confusion_matrix(targets, preds, len(labels))
+    per_class = {
+        lab: {"n": int(cm[i].sum()), "accuracy": float(cm[i, i] / cm[i].sum()) if cm[i].sum() else None}
+        for i, lab in enumerate(labels)
+    }
+    return {
+        "n": int(len(targets)),
+        "accuracy": float((preds == targets).mean()) if len(targets) else float("nan"),
+        "per_class": per_class,
+        "labels": list(labels),
+        "confusion": cm.tolist(),
+    }
+
+
+def plot_confusion(report: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(report["confusion"], dtype=np.float64)
+    labels = report["labels"]
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if cm[i, j]:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_title(f"{title}: accuracy {report['accuracy']:.3f} (n={report['n']})")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def evaluate_clips(model: torch.nn.Module, cfg: KWSConfig, clips, out: Path, name: str,
+                   device: torch.device | str = "cpu") -> dict:
+    """Evaluate on a ClipSet; writes out/eval_<name>.json and out/confusion_<name>.png."""
+    from .data import clip_features
+    from .train import predict
+
+    feats = clip_features(clips, cfg)
+    logits = predict(model, feats, torch.device(device))
+    report = report_from_logits(logits, clips.targets, tuple(cfg.labels))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"eval_{name}.json").write_text(json.dumps(report, indent=2))
+    plot_confusion(report, out / f"confusion_{name}.png", f"{cfg.name} on {name}")
+    return report
+
+
+def print_report(name: str, report: dict) -> None:
+    print(f"\n{name}: accuracy {report['accuracy']:.4f} on {report['n']} clips")
+    for lab, r in report["per_class"].items():
+        acc = "  -  " if r["accuracy"] is None else f"{r['accuracy']:.3f}"
+        print(f"  {lab:<10} {acc}  (n={r['n']})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data import load_real_clips, prepare_data
+
+    p = argparse.ArgumentParser(prog="evaluate.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by train.py (e.g. runs/<name>/best.pt)")
+    p.add_argument("--data", default="generated", help="'generated' or a Speech Commands v2 directory (test split)")
+    p.add_argument("--cache", default=str(REPO_ROOT / "data"), help="data cache directory")
+    p.add_argument("--real", default="v2_test_dev",
+                   help="comma-separated subsets of ../shared/data/speech_commands to evaluate ('' for none)")
+    p.add_argument("--out", default=None, help="output directory (default: the checkpoint's directory)")
+    args = p.parse_args(argv)
+
+    model, cfg, _ = load_checkpoint(args.checkpoint)
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    source = None if args.data == "generated" else Path(args.data)
+    splits = prepare_data(cfg, source, cache_dir=Path(args.cache))
+    print_report("test", evaluate_clips(model, cfg, splits.test, out, "test"))
+    for subset in filter(None, args.real.split(",")):
+        print_report(subset, evaluate_clips(model, cfg, load_real_clips(subset, cfg), out, subset))
+    print(f"\nreports and confusion matrices in {out}")
+    return 0
