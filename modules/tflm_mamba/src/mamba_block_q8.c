@@ -1,0 +1,102 @@
+/* One residual Mamba block, int8 (mamba_block.h; the arithmetic is fixed_point.h's). */
+#include <stddef.h>
+
+#include "tflm_mamba/fixed_point.h"
+#include "tflm_mamba/mamba_block.h"
+
+size_t tm_block_q8_state_bytes(const tm_block_config *cfg)
+{
+	/* h first (int32, aligned), then the conv window (int8) */
+	return sizeof(int32_t) * (size_t)cfg->d_inner * (size_t)cfg->d_state +
+	       (size_t)cfg->d_inner * (size_t)(cfg->d_conv - 1);
+}
+
+void tm_block_q8_state_bind(const tm_block_config *cfg, const tm_block_q8_weights *w, tm_block_q8_state *state,
+			    void *mem)
+{
+	state->h = (int32_t *)mem;
+	state->conv = (int8_t *)(state->h + (size_t)cfg->d_inner * (size_t)cfg->d_state);
+	tm_block_q8_reset(cfg, w, state);
+}
+
+void tm_block_q8_reset(const tm_block_config *cfg, const tm_block_q8_weights *w, tm_block_q8_state *state)
+{
+	const size_t nc = (size_t)cfg->d_inner * (size_t)(cfg->d_conv - 1);
+	const size_t nh = (size_t)cfg->d_inner * (size_t)cfg->d_state;
+	for (size_t i = 0; i < nc; i++) {
+		state->conv[i] = (int8_t)w->in_proj_x.out_zp; /* real 0 */
+	}
+	for (size_t i = 0; i < nh; i++) {
+		state->h[i] = 0;
+	}
+}
+
+/* Scratch layout (int8): x[d_inner] z[d_inner] xc[d_inner] dtl[dt_rank] B[d_state] C[d_state]
+ * dt[d_inner] y[d_inner] m[d_model] (+ v[d_model] for rmsnorm) */
+size_t tm_block_q8_scratch_bytes(const tm_block_config *cfg)
+{
+	const int32_t v = cfg->norm == TM_NORM_RMSNORM ? cfg->d_model : 0;
+	return (size_t)(5 * cfg->d_inner + cfg->dt_rank + 2 * cfg->d_state + cfg->d_model + v);
+}
+
+void tm_block_q8_step(const tm_block_config *cfg, const tm_block_q8_weights *w, tm_block_q8_state *state,
+		      const int8_t *u, int8_t *out, void *scratch)
+{
+	const int32_t dm = cfg->d_model, di = cfg->d_inner, n = cfg->d_state, r = cfg->dt_rank;
+	int8_t *x = (int8_t *)scratch;
+	int8_t *z = x + di;
+	int8_t *xc = z + di;
+	int8_t *dtl = xc + di;
+	int8_t *B = dtl + r;
+	int8_t *C = B + n;
+	int8_t *dt = C + n;
+	int8_t *y = dt + di;
+	int8_t *m = y + di;
+
+	/* x, z = in_proj(norm(u))  (an affine norm is folded into in_proj) */
+	const int8_t *v = u;
+	if (cfg->norm == TM_NORM_RMSNORM) {
+		int8_t *vn = m + dm;
+		tm_rmsnorm_q8_run(&w->norm, u, dm, vn);
+		v = vn;
+	}
+	tm_linear_q8_run(&w->in_proj_x, v, dm, di, x);
+	tm_linear_q8_run(&w->in_proj_z, v, dm, di, z);
+	/* x = act(conv1d(x)) */
+	tm_causal_conv1d_q8_step(&w->conv, di, cfg->d_conv, state->conv, x, xc);
+	for (int32_t i = 0; i < di; i++) {
+		xc[i] = tm_lut8(w->conv_act_lut, xc[i]);
+	}
+	/* dt, B, C = x_proj(x);  dt = dt_act(dt_proj(dt)) */
+	tm_linear_q8_run(&w->x_proj_dt, xc, di, r, dtl);
+	tm_linear_q8_run(&w->x_proj_B, xc, di, n, B);
+	tm_linear_q8_run(&w->x_proj_C, xc, di, n, C);
+	tm_linear_q8_run(&w->dt_proj, dtl, r, di, dt);
+	for (int32_t i = 0; i < di; i++) {
+		dt[i] = tm_lut8(w->dt_act_lut, dt[i]);
+	}
+	/* y = ssm_scan(x, dt, A, B, C, D);  y = y * act(z) */
+	tm_ssm_scan_q8_step(&w->ssm, cfg->decay, di, n, xc, dt, B, C, state->h, y);
+	for (int32_t i = 0; i < di; i++) {
+		const int32_t g = (int32_t)tm_lut8(w->gate_act_lut, z[i]) - w->gate_zp;
+		const int32_t yy = (int32_t)y[i] - w->ssm.y_zp;
+		y[i] = tm_rq8(yy * g, w->yg_mult, w->yg_shift, w->yg_zp);
+	}
+	/* out = u + out_proj(y) */
+	tm_linear_q8_run(&w->out_proj, y, di, dm, m);
+	for (int32_t i = 0; i < dm; i++) {
+		const int32_t a = tm_rq32(((int32_t)u[i] - w->in_zp) * 65536, w->res_u_mult, w->res_u_shift);
+		const int32_t b = tm_rq32(((int32_t)m[i] - w->out_proj.out_zp) * 65536, w->res_m_mult, w->res_m_shift);
+		const int64_t s = (int64_t)w->out_zp + a + b;
+		out[i] = (int8_t)(s > 127 ? 127 : (s < -128 ? -128 : s));
+	}
+}
+
+void tm_block_q8_run(const tm_block_config *cfg, const tm_block_q8_weights *w, tm_block_q8_state *state,
+		     const int8_t *u, int32_t L, int8_t *out, void *scratch)
+{
+	for (int32_t t = 0; t < L; t++) {
+		tm_block_q8_step(cfg, w, state, u + (size_t)t * (size_t)cfg->d_model,
+				 out + (size_t)t * (size_t)cfg->d_model, scratch);
+	}
+}

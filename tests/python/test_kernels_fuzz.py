@@ -1,0 +1,88 @@
+"""Fuzz the C core's int8 (and float) entry points under AddressSanitizer + UBSan.
+
+modules/tflm_mamba/tests/host/fuzz_q8.c draws random shapes, parameters anywhere inside the
+documented contract and extreme inputs; every buffer is malloc'd at exactly the size the
+*_bytes functions report, so a read or write past it aborts the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from mamba_kws.fused.cbind import INCLUDE_DIR, MODULE_DIR, sources
+
+CASES = 400
+
+
+@pytest.fixture(scope="module")
+def fuzzer(tmp_path_factory):
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed to build the C core")
+    exe = tmp_path_factory.mktemp("fuzz") / "fuzz_q8"
+    cmd = [
+        "gcc",
+        "-std=c99",
+        "-O1",
+        "-g",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-fsanitize=address,undefined,float-cast-overflow",
+        "-fno-sanitize-recover=all",
+        "-fno-omit-frame-pointer",
+        f"-I{INCLUDE_DIR}",
+        *map(str, sources()),
+        str(MODULE_DIR / "tests" / "host" / "fuzz_q8.c"),
+        "-o",
+        str(exe),
+        "-lm",
+    ]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return exe
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fuzz_int8_entry_points_no_crash_no_ub(fuzzer, seed):
+    res = subprocess.run(
+        [str(fuzzer), str(CASES), str(seed)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"},
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.startswith(f"ok {CASES} "), res.stdout
+    assert "runtime error" not in res.stderr
+
+
+def test_fuzzer_would_catch_an_overrun(tmp_path):
+    """The sanitizer build is live: a one-byte overrun of a *_bytes-sized buffer aborts."""
+    src = tmp_path / "overrun.c"
+    src.write_text(
+        '#include <stdlib.h>\n#include "tflm_mamba/mamba_block.h"\n'
+        "int main(void) { tm_block_config c = {8, 16, 4, 4, 1, 0, 0, 0, 0};\n"
+        "  char *p = malloc(tm_block_q8_scratch_bytes(&c)); volatile char x = p[tm_block_q8_scratch_bytes(&c)];\n"
+        "  (void)x; free(p); return 0; }\n"
+    )
+    exe = tmp_path / "overrun"
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c99",
+            "-g",
+            "-fsanitize=address",
+            f"-I{INCLUDE_DIR}",
+            *map(str, sources()),
+            str(src),
+            "-o",
+            str(exe),
+            "-lm",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    res = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert res.returncode != 0 and "heap-buffer-overflow" in res.stderr

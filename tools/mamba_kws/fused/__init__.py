@@ -1,0 +1,8 @@
+"""The fused Mamba kernels' Python side (modules/tflm_mamba, issue 5).
+
+- `fixed_point`: the integer maths of fixed_point.h (requantisation, Q30 decay tables), bit-exact.
+- `quantize`: float weights of a MambaKWS as the C structs want them, and the int8 quantiser
+  (calibration on features, per-channel weights, tables for the element-wise functions).
+- `intmodel`: a bit-exact numpy model of the int8 kernels (the test oracle).
+- `cbind`: builds the C core as a host shared library and calls it through ctypes.
+"""
