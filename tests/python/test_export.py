@@ -1,0 +1,216 @@
+"""The unrolled TFLite export (mamba_kws.export) on the tiny config: numerics against PyTorch,
+every int8 op running in TFLM, the memory-friendly op order, arena measurement, C sources and
+the one-line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from mamba_kws.export import ExportError
+
+FEATURE_MAX = 26.0  # the micro-frontend's features lie in about [0, 26]
+STEPS = 16  # the graphs of most tests are unrolled over 16 steps, not 49: same ops, faster
+
+
+def _features(cfg, n: int, seed: int, steps: int | None = None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    frames = cfg.features.frames if steps is None else steps * cfg.model.frame_stack
+    return rng.uniform(0, FEATURE_MAX, (n, frames, cfg.features.channels)).astype(np.float32)
+
+
+def _seeded(cfg):
+    from mamba_kws.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    # Give the batchnorms non-trivial statistics so that folding them is actually tested.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_cfg):
+    from mamba_kws.export.convert import convert
+    from mamba_kws.export.pipeline import postprocess
+    from mamba_kws.export.tfgraph import build_tf_function
+
+    model = _seeded(tiny_cfg)
+    concrete = build_tf_function(model, steps=STEPS)
+    calib = _features(tiny_cfg, 16, 1, STEPS)
+    raw_int8 = convert(concrete, "int8", calib)
+    return {"model": model, "concrete": concrete, "calib": calib, "raw_int8": raw_int8,
+            "int8": postprocess(raw_int8), "float32": postprocess(convert(concrete, "float32"))}
+
+
+def test_float_graph_matches_pytorch(tiny, tiny_cfg):
+    from mamba_kws.export.convert import tf_logits
+
+    x = _features(tiny_cfg, 4, 2, STEPS)
+    with torch.no_grad():
+        ref = tiny["model"](torch.from_numpy(x)).numpy()
+    err = np.abs(tf_logits(tiny["concrete"], x) - ref).max()
+    assert err < 1e-4 * max(1.0, np.abs(ref).max()), err
+
+
+def test_float_tflite_in_tflm_matches_pytorch(tiny, tiny_cfg):
+    from mamba_kws.export.pipeline import tflm_logits
+
+    x = _features(tiny_cfg, 3, 3, STEPS)
+    with torch.no_grad():
+        ref = tiny["model"](torch.from_numpy(x)).numpy()
+    assert np.abs(tflm_logits(tiny["float32"], x) - ref).max() < 1e-3
+
+
+def test_int8_graph_is_int8_builtins_that_tflm_runs(tiny, tiny_cfg):
+    from mamba_kws.export.flatbuf import load_model, op_counts, tensor_info
+    from mamba_kws.export.tflm import TFLMModel
+
+    model = load_model(tiny["int8"])
+    ops = set(op_counts(model))
+    assert not ops & {"EXP", "SOFTPLUS", "CUSTOM", "DEQUANTIZE", "QUANTIZE"}, ops
+    assert {"TANH", "LOGISTIC", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"} <= ops
+    sg = model.subgraphs[0]
+    # No float activation anywhere: every non-constant tensor is int8 (or int32 bias / shape).
+    for i in range(len(sg.tensors)):
+        t = tensor_info(model, i)
+        if not t.const:
+            assert t.dtype == "int8", (t.name, t.dtype)
+    m = TFLMModel(tiny["int8"])
+    x = np.zeros(m.inputs[0]["shape"], np.int8)
+    assert m.run(x)[0].dtype == np.int8
+
+
+def test_int8_in_tflm_tracks_pytorch(tiny, tiny_cfg):
+    from mamba_kws.export.pipeline import tflm_logits
+
+    x = _features(tiny_cfg, 12, 4, STEPS)
+    with torch.no_grad():
+        ref = tiny["model"](torch.from_numpy(x)).numpy()
+    got = tflm_logits(tiny["int8"], x)
+    corr = np.corrcoef(ref.ravel(), got.ravel())[0, 1]
+    assert corr > 0.9, corr
+
+
+def test_reorder_is_bit_exact_and_lowers_live_memory(tiny):
+    from mamba_kws.export.flatbuf import live_tensors, load_model, op_list, tensor_info
+    from mamba_kws.export.tflm import TFLMModel
+
+    def peak(data):
+        m = load_model(data)
+        live, _ = live_tensors(m)
+        return max(sum(tensor_info(m, t).nbytes for t in s) for s in live)
+
+    raw, new = tiny["raw_int8"], tiny["int8"]
+    assert sorted(op_list(load_model(raw))) == sorted(op_list(load_model(new)))
+    assert peak(new) < peak(raw)
+    a, b = TFLMModel(raw), TFLMModel(new)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = rng.integers(-128, 128, a.inputs[0]["shape"]).astype(np.int8)
+        assert np.array_equal(a.run(x)[0], b.run(x)[0])
+
+
+def test_arena_is_the_smallest_that_runs_and_too_small_says_how_much(tiny):
+    from mamba_kws.export.flatbuf import load_model
+    from mamba_kws.export.tflm import TFLMModel, _runs, _zeros_inputs, min_arena
+
+    data = tiny["int8"]
+    need = min_arena(data)
+    xs = _zeros_inputs(load_model(data))
+    assert _runs(data, need, xs)[0]
+    assert not _runs(data, need - 16, xs)[0]
+    with pytest.raises(ExportError, match=rf"too small.*needs {need} bytes"):
+        TFLMModel(data, need - 1024)
+
+
+def test_c_sources(tiny, tmp_path):
+    from mamba_kws.export.codegen import write_model_sources
+    from mamba_kws.export.tflm import min_arena
+
+    path = tmp_path / "model_int8.tflite"
+    path.write_bytes(tiny["int8"])
+    c, h = write_model_sources(path, tmp_path / "src", "kws_model")
+    header, source = h.read_text(), c.read_text()
+    assert f"#define KWS_MODEL_LEN {len(tiny['int8'])}u" in header
+    arena = int(re.search(r"#define KWS_MODEL_ARENA_BYTES (\d+)u", header).group(1))
+    assert arena >= min_arena(tiny["int8"]) and arena % 16 == 0
+    assert "aligned(16)" in source
+    body = source.split("= {", 1)[1].split("};", 1)[0]
+    data = bytes(int(v, 16) for v in re.findall(r"0x([0-9a-f]{2})", body))
+    assert data == tiny["int8"]
+    with pytest.raises(ExportError, match="C identifier"):
+        write_model_sources(path, tmp_path, "9bad")
+
+
+@pytest.mark.parametrize("blob", [b"", b"hello, not a model", b"\x00\x00\x00\x00TFL3\xff\xff"])
+def test_not_a_tflite_is_one_clear_error(blob):
+    from mamba_kws.export.flatbuf import load_model
+
+    with pytest.raises(ExportError) as err:
+        load_model(blob, "x.tflite")
+    assert "\n" not in str(err.value) and "x.tflite" in str(err.value)
+
+
+def test_truncated_tflite_is_one_clear_error(tiny, tmp_path, capsys):
+    from mamba_kws.errors import cli_main
+    from mamba_kws.export.split import main
+
+    bad = tmp_path / "cut.tflite"
+    bad.write_bytes(tiny["int8"][: len(tiny["int8"]) // 3])
+    assert cli_main(main, ["--model", str(bad), "-k", "2", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "corrupt or truncated" in err and "\n" not in err
+
+
+def test_unsupported_op_is_named_with_its_layer(tiny_cfg):
+    """The original exp decay gives int8 EXP, which TFLM only has in float."""
+    from mamba_kws.export.convert import convert
+    from mamba_kws.export.pipeline import postprocess
+    from mamba_kws.export.tfgraph import build_tf_function
+    from mamba_kws.export.tflm import min_arena
+
+    cfg = dataclasses.replace(tiny_cfg, model=dataclasses.replace(tiny_cfg.model, decay="exp"))
+    model = _seeded(cfg)
+    data = postprocess(convert(build_tf_function(model, steps=4), "int8", _features(cfg, 4, 6)[:, :8]))
+    with pytest.raises(ExportError, match=r"TFLM does not support op EXP \(int8\).*layer 'layer0/scan/t1'"):
+        min_arena(data)
+
+
+def test_checkpoint_not_matching_config(tiny_cfg, tmp_path, capsys, repo_root):
+    from mamba_kws.checkpoint import save_checkpoint
+    from mamba_kws.errors import cli_main
+    from mamba_kws.export.pipeline import main
+
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(ckpt, _seeded(tiny_cfg), tiny_cfg)
+    code = cli_main(main, ["--checkpoint", str(ckpt), "--config", str(repo_root / "models" / "kws_mamba.yaml")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "does not match the config" in err and "\n" not in err
+
+
+def test_export_writes_models_report_and_sources(tiny, tiny_cfg, tmp_path):
+    from mamba_kws.export.pipeline import export
+
+    test = _features(tiny_cfg, 6, 7)
+    calib = _features(tiny_cfg, 8, 8)
+    report = export(tiny["model"], tiny_cfg, tmp_path, calib, test, np.zeros(6, np.int64),
+                    kinds=("float32", "int8"), progress=False)
+    for name in ("model_float32.tflite", "model_int8.tflite", "model_int8.c", "model_int8.h", "report.json"):
+        assert (tmp_path / name).is_file(), name
+    saved = json.loads((tmp_path / "report.json").read_text())
+    e = saved["models"]["int8"]
+    assert e["ops"] == sum(e["op_counts"].values()) and e["arena_bytes"] > 0
+    assert e["flatbuffer_bytes"] == (tmp_path / "model_int8.tflite").stat().st_size
+    assert saved["models"]["float32"]["vs_torch_in_tflm"]["top1_agreement"] == 1.0
+    assert report["tf_float_vs_torch"]["max_abs_logit_error"] < 1e-3
