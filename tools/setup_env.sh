@@ -9,6 +9,7 @@ APT_PACKAGES=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi  # cross-compile the kernels + ELF fixtures for Cortex-M
   qemu-system-arm                            # run them bare-metal (lm3s6965evb = qemu_cortex_m3, mps2-an386 = M4)
   espeak-ng flite sox                        # speech synthesis for the generated data set
+  festival festvox-kdlpc16k festvox-us-slt-hts  # more synthetic voices (part of the data cache key)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
