@@ -134,6 +134,10 @@ class TrainConfig:
     # Fraction of each training epoch drawn from silence and from unknown words (SC protocol).
     silence_fraction: float = 0.1
     unknown_fraction: float = 0.1
+    # Streaming: prepend this many steps (20 ms each) of another clip of the batch (its end) to every
+    # training clip, so the Mamba state is not zero when the clip starts, as on a continuous stream;
+    # the readout pools the clip's own steps only. 0 = train on isolated 1 s clips (single process).
+    stream_context_steps: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

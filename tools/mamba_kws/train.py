@@ -131,6 +131,8 @@ def train(args: argparse.Namespace) -> dict:
     tc = cfg.train
     torch.set_num_threads(max(1, args.threads))
     rank, world, device = _dist_setup(args.device)
+    if tc.stream_context_steps > 0 and (world > 1 or tc.stream_context_steps > cfg.steps):
+        raise KWSError(f"train.stream_context_steps must be at most {cfg.steps} and runs in a single process")
     main_proc = rank == 0
     out = Path(args.out) if args.out else REPO_ROOT / "runs" / cfg.name
     torch.manual_seed(tc.seed)
@@ -197,7 +199,7 @@ def train(args: argparse.Namespace) -> dict:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total_steps, warmup, tc.lr)
             x, y = x.to(device), y.to(device)
-            logits = ddp_model(x)
+            logits = ddp_model(x) if tc.stream_context_steps <= 0 else context_logits(model, x, tc.stream_context_steps)
             loss = F.cross_entropy(logits, y, label_smoothing=tc.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -249,6 +251,16 @@ def train(args: argparse.Namespace) -> dict:
     if world > 1:
         dist.destroy_process_group()
     return summary
+
+
+def context_logits(model: torch.nn.Module, x: torch.Tensor, context_steps: int) -> torch.Tensor:
+    """train.stream_context_steps: logits of each clip after the last `context_steps` steps of the
+    previous clip in the batch, pooling over the clip's own steps only (the state carries over)."""
+    k = model.cfg.model.frame_stack
+    context = x.roll(1, dims=0)[:, x.shape[1] - context_steps * k :]
+    h = model.encode(torch.cat([context, x], dim=1))[:, context_steps:]
+    h = h.mean(dim=1) if model.cfg.model.pooling == "mean" else h[:, -1]
+    return model.classifier(h)
 
 
 def speaker_fraction(speaker: str) -> float:

@@ -1,0 +1,112 @@
+"""Stream building, scoring and the stream_eval tool end to end on a tiny stream."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from mamba_kws.checkpoint import save_checkpoint
+from mamba_kws.data.clips import ClipSet
+from mamba_kws.data.noise import rms
+from mamba_kws.detection import Detection
+from mamba_kws.model import build_model
+from mamba_kws.stream import hop_end_sample
+from mamba_kws.stream_eval import NOISE_RMS, Event, Stream, build_stream, main, score, speech_extent
+
+LABELS = ("_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+
+
+def synthetic_pool(n: int = 24) -> tuple[ClipSet, list[str]]:
+    """Clips with a tone burst at 300-700 ms; targets cycle over keywords and _unknown_."""
+    rng = np.random.default_rng(1)
+    t = np.arange(16000) / 16000
+    audio = np.zeros((n, 16000), np.int16)
+    targets = []
+    for i in range(n):
+        burst = (t >= 0.3) & (t < 0.7)
+        audio[i] = (rng.normal(0, 20, 16000) + burst * 4000 * np.sin(2 * np.pi * (200 + 40 * i) * t)).astype(np.int16)
+        targets.append(1 + i % (len(LABELS) - 1))
+    words = [LABELS[k] if k > 1 else "bed" for k in targets]
+    cs = ClipSet(LABELS, audio, np.asarray(targets, np.int64), words, [f"s{i % 5}" for i in range(n)], [""] * n)
+    return cs, ["real"] * n
+
+
+def noise() -> list[np.ndarray]:
+    rng = np.random.default_rng(2)
+    return [rng.normal(0, 1000, 16000 * 8).astype(np.int16), rng.normal(0, 500, 16000 * 6).astype(np.int16)]
+
+
+def test_speech_extent_finds_the_burst():
+    cs, _ = synthetic_pool(2)
+    s0, s1 = speech_extent(cs.audio[0])
+    assert abs(s0 - 0.3 * 16000) <= 160 and abs(s1 - 0.7 * 16000) <= 160
+
+
+def test_build_stream_is_deterministic_and_well_formed():
+    pool, src = synthetic_pool()
+    a = build_stream(pool, src, noise(), 60, 10.0, np.random.default_rng(5), (2.0, 4.0))
+    b = build_stream(pool, src, noise(), 60, 10.0, np.random.default_rng(5), (2.0, 4.0))
+    c = build_stream(pool, src, noise(), 60, 10.0, np.random.default_rng(6), (2.0, 4.0))
+    np.testing.assert_array_equal(a.audio, b.audio)
+    assert [e.start for e in a.events] == [e.start for e in b.events]
+    assert [e.start for e in a.events] != [e.start for e in c.events]
+    assert a.audio.dtype == np.int16 and len(a.audio) == 60 * 16000
+    assert 10 <= len(a.events) <= 20  # 1 s words, 2-4 s gaps
+    for prev, nxt in zip(a.events, a.events[1:], strict=False):
+        assert nxt.start - (prev.start + 16000) >= 2 * 16000  # no overlap, gap kept
+    assert a.events[-1].start + 16000 <= len(a.audio)
+    assert {e.name for e in a.events} <= set(LABELS[1:])
+    # The word is at the SNR: speech rms (the burst) vs the noise bed's rms.
+    e = a.events[0]
+    seg = a.audio[e.speech_start + 800 : e.speech_end - 800].astype(np.float64)
+    snr = 20 * np.log10(np.sqrt(max(rms(seg) ** 2 - NOISE_RMS**2, 1e-9)) / NOISE_RMS)
+    assert snr == pytest.approx(10.0, abs=1.5)
+
+
+def test_score_hits_false_alarms_and_latency(tiny_cfg):
+    sr = 16000
+    events = [Event(0, 8000, 16000, 2, "yes", "yes", "real", "a"),
+              Event(64000, 72000, 80000, 3, "no", "no", "real", "b"),
+              Event(128000, 136000, 144000, 1, "_unknown_", "bed", "real", "c")]
+    stream = Stream(np.zeros(sr * 10, np.int16), events, 10.0, sr)
+
+    def at(sample: int, label: str) -> Detection:  # the first hop whose decision is at or after `sample`
+        hop = int(np.ceil((sample - hop_end_sample(0, tiny_cfg)) / 320))
+        return Detection(hop, LABELS.index(label), label, 0.9)
+
+    dets = [at(20000, "yes"),  # hit, 0.25 s after the end of "yes"
+            at(22000, "yes"),  # repeat: false alarm
+            at(74000, "yes"),  # wrong word during "no": false alarm
+            at(140000, "go"),  # during an unknown word: false alarm
+            ]
+    s = score(dets, stream, tiny_cfg, tolerance_s=1.0)
+    assert (s["keywords"], s["hits"], s["false_alarms"]) == (2, 1, 3)
+    assert s["latencies"][0] == pytest.approx(0.25, abs=0.02)
+    late = score([at(80000 + sr + 1000, "no")], stream, tiny_cfg, tolerance_s=1.0)  # after the tolerance
+    assert (late["hits"], late["false_alarms"]) == (0, 1)
+
+
+def test_stream_eval_end_to_end(tmp_path, tiny_cfg, shared_sc, capsys):
+    torch.manual_seed(0)
+    ckpt = tmp_path / "run" / "best.pt"
+    save_checkpoint(ckpt, build_model(tiny_cfg).eval(), tiny_cfg)
+    out = tmp_path / "out"
+    args = ["--checkpoint", str(ckpt), "--minutes", "0.4", "--snr", "10,20", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    rep = json.loads((out / "stream_eval.json").read_text())
+    assert (out / "det.png").stat().st_size > 1000
+    assert set(rep["results"]) == {"window", "stream_mean", "stream_last"}
+    assert [s["snr_db"] for s in rep["streams"]] == [10.0, 20.0]
+    assert sum(s["keywords"] for s in rep["streams"]) > 0
+    for r in rep["results"].values():
+        assert 0.0 <= r["yaml_policy"]["detection_rate"] <= 1.0
+        assert r["macs_per_hop"] > 0
+    thresholds = [r["threshold"] for r in rep["det"]["window"]]
+    assert thresholds == sorted(thresholds) and len(thresholds) > 20
+    assert rep["det"]["window"][-1]["false_alarms"] <= rep["det"]["window"][0]["false_alarms"]
+    assert "det@1FA/h" in capsys.readouterr().out
+    # Same seed, same streams.
+    assert main([*args[:-3], "--out", str(tmp_path / "again"), "--quiet", "--readouts", "stream_last"]) == 0
+    again = json.loads((tmp_path / "again" / "stream_eval.json").read_text())
+    assert again["streams"] == rep["streams"]
+    assert again["results"]["stream_last"]["yaml_policy"] == rep["results"]["stream_last"]["yaml_policy"]
