@@ -1,0 +1,157 @@
+"""tools/compare_paths.py on the tiny config: the builtin-op int8 .tflite (TFLM), the fused int8 C
+core (host build) and PyTorch float run on a handful of feature windows; the table's structure and
+the agreement arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from mamba_kws.compare_paths import PAIRS, PATHS, CompareError, check_tflite, summarize, top1_agreement
+
+FEATURE_MAX = 26.0
+STEPS = 16  # the unrolled graph over 16 steps, not 49: same ops, faster conversion
+
+
+def _features(cfg, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # smooth, feature-like windows (per-channel level + a slow wobble), so that int8 has a real range to cover
+    base = rng.uniform(2, 14, (n, 1, cfg.features.channels))
+    wobble = np.cumsum(rng.normal(0, 0.8, (n, STEPS * cfg.model.frame_stack, cfg.features.channels)), axis=1) * 0.3
+    return np.clip(base + wobble, 0, FEATURE_MAX).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def run(tiny_cfg):
+    from mamba_kws.compare_paths import Paths, builtin_int8, compare
+    from mamba_kws.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg).eval()
+    with torch.no_grad():  # non-trivial batchnorm statistics, so that folding them matters
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+    calib = _features(tiny_cfg, 16, 1)
+    data = builtin_int8(model, calib, steps=STEPS)
+    paths = Paths(model, tiny_cfg, calib, data)
+    x = _features(tiny_cfg, 8, 2)
+    y = np.arange(8) % len(tiny_cfg.labels)
+    return {"paths": paths, "data": data, "x": x, "y": y, "report": compare(paths, {"test": (x, y)}, progress=False)}
+
+
+def test_top1_agreement_arithmetic():
+    a = np.array([[2.0, 1.0], [0.0, 1.0], [3.0, 0.0]])
+    b = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    assert top1_agreement(a, a) == 1.0
+    assert top1_agreement(a, b) == pytest.approx(1 / 3)
+    with pytest.raises(CompareError):
+        top1_agreement(a, b[:2])
+
+
+def test_summarize_self_agreement_and_errors():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(20, 5)).astype(np.float32)
+    other = ref + rng.normal(0, 0.5, size=ref.shape).astype(np.float32)
+    targets = ref.argmax(1)
+    s = summarize({"torch_float": ref, "builtin_int8": ref.copy(), "fused_int8": other}, targets)
+    assert s["n"] == 20
+    assert s["accuracy"]["torch_float"] == 1.0 and s["accuracy"]["builtin_int8"] == 1.0
+    assert s["agreement"]["builtin_int8 vs torch_float"] == 1.0
+    assert s["max_abs_logit_error_vs_float"]["builtin_int8"] == 0.0
+    want = float(np.mean(other.argmax(1) == ref.argmax(1)))
+    assert s["agreement"]["fused_int8 vs torch_float"] == pytest.approx(want)
+    assert s["agreement"]["fused_int8 vs builtin_int8"] == pytest.approx(want)
+    assert s["accuracy"]["fused_int8"] == pytest.approx(want)
+    assert s["max_abs_logit_error_vs_float"]["fused_int8"] == pytest.approx(float(np.abs(other - ref).max()))
+
+
+def test_three_paths_table_on_tiny(run):
+    r = run["report"]["test"]
+    assert r["n"] == len(run["x"])
+    assert set(r["accuracy"]) == set(PATHS)
+    assert set(r["agreement"]) == {f"{a} vs {b}" for a, b in PAIRS}
+    assert set(r["max_abs_logit_error_vs_float"]) == {"builtin_int8", "fused_int8"}
+    for v in list(r["accuracy"].values()) + list(r["agreement"].values()):
+        assert 0.0 <= v <= 1.0
+    for v in r["max_abs_logit_error_vs_float"].values():
+        assert np.isfinite(v) and v >= 0.0
+
+
+def test_agreement_is_that_of_the_paths_logits(run):
+    """The reported figures are the argmax agreement of what each path actually computed."""
+    logits = run["paths"].logits(run["x"], progress=False)
+    assert set(logits) == set(PATHS)
+    for y in logits.values():
+        assert y.shape == (len(run["x"]), len(run["paths"].cfg.labels)) and y.dtype == np.float32
+    r = run["report"]["test"]
+    for a, b in PAIRS:
+        assert r["agreement"][f"{a} vs {b}"] == float(np.mean(logits[a].argmax(1) == logits[b].argmax(1)))
+    for p in PATHS:
+        assert r["accuracy"][p] == float(np.mean(logits[p].argmax(1) == run["y"]))
+    # both int8 paths approximate the same float model: their logits stay within a few int8 steps
+    # of the float logits' range, not arbitrary
+    span = float(np.ptp(logits["torch_float"]))
+    for p in ("builtin_int8", "fused_int8"):
+        assert r["max_abs_logit_error_vs_float"][p] < 0.5 * span + 1e-3
+
+
+def test_check_tflite_refuses_a_model_of_another_length(run, tiny_cfg):
+    check_tflite(run["data"], tiny_cfg, STEPS * tiny_cfg.model.frame_stack, "ok.tflite")
+    with pytest.raises(CompareError, match="input shape"):
+        check_tflite(run["data"], tiny_cfg, tiny_cfg.features.frames, "short.tflite")
+
+
+def test_cli_missing_tflite_is_one_line(tmp_path, capsys):
+    from mamba_kws.compare_paths import main
+    from mamba_kws.errors import cli_main
+
+    code = cli_main(main, ["--checkpoint", str(tmp_path / "x.pt"), "--tflite", str(tmp_path / "none.tflite")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such file" in err[0]
+
+
+def _tree(root) -> None:
+    """A small Speech Commands v2 layout of tones: 3 keywords x 6 speakers, 2 of them the test split."""
+    from mamba_kws.audio import write_wav
+
+    test = []
+    t = np.arange(16000) / 16000
+    for wi, word in enumerate(("yes", "no", "up", "bed")):
+        for s in range(6):
+            rel = f"{word}/{s:08x}_nohash_0.wav"
+            write_wav(root / rel, (8000 * np.sin(2 * np.pi * (200 + 150 * wi + 10 * s) * t)).astype(np.int16))
+            if s < 2:
+                test.append(rel)
+    (root / "validation_list.txt").write_text("\n")
+    (root / "testing_list.txt").write_text("\n".join(test) + "\n")
+    rng = np.random.default_rng(0)
+    write_wav(root / "_background_noise_" / "white.wav", (rng.standard_normal(16000 * 5) * 3000).astype(np.int16))
+
+
+def test_cli_end_to_end_writes_json_and_reuses_tflite(tmp_path, tiny_cfg, capsys):
+    """The whole tool on a tiny checkpoint: export, three paths, table, JSON; then again with --tflite
+    (the exported file): the same figures."""
+    import json
+
+    from mamba_kws.checkpoint import save_checkpoint
+    from mamba_kws.compare_paths import main
+    from mamba_kws.model import build_model
+
+    _tree(tmp_path / "sc")
+    torch.manual_seed(1)
+    save_checkpoint(tmp_path / "run" / "best.pt", build_model(tiny_cfg).eval(), tiny_cfg)
+    common = ["--checkpoint", str(tmp_path / "run" / "best.pt"), "--data", str(tmp_path / "sc"), "--calib", "8",
+              "--no-progress"]
+    assert main(common + ["--out", str(tmp_path / "a")]) == 0
+    table = capsys.readouterr().out
+    assert "fused_int8 vs builtin_int8" in table and "top-1 acc" in table
+    a = json.loads((tmp_path / "a" / "compare_paths.json").read_text())
+    assert (tmp_path / "a" / "model_int8.tflite").is_file()
+    r = a["sets"]["test"]
+    assert r["n"] > 0 and set(r["accuracy"]) == set(PATHS) and a["calibration_clips"] == 8
+    assert main(common + ["--out", str(tmp_path / "b"), "--tflite", str(tmp_path / "a" / "model_int8.tflite")]) == 0
+    b = json.loads((tmp_path / "b" / "compare_paths.json").read_text())
+    assert b["sets"] == a["sets"]

@@ -1,0 +1,273 @@
+"""tools/compare_paths.py: do the two int8 deployments of one checkpoint agree?
+
+    python tools/compare_paths.py --checkpoint runs/kws_mamba/best.pt [--real v2_test_dev]
+
+Three runs of the same weights on the same clips:
+
+- torch_float: the PyTorch model (float32), the reference;
+- builtin_int8: the paper path, the scan unrolled into TFLM builtin ops (mamba_kws.export),
+  int8 input/output, run in the PyPI TFLM interpreter (TFLM's reference kernels);
+- fused_int8: the fused C core (modules/tflm_mamba, `tm_model_q8_run`) built for the host with
+  gcc and run through ctypes (mamba_kws.fused.cbind), quantised by mamba_kws.fused.quantize.
+
+Both int8 paths are calibrated on the same training clips (--calib, default 200, as
+tools/export.py does). The table gives each path's top-1 accuracy, the pairwise top-1 agreement
+(fused vs builtin, each vs float) and the largest |logit error| against float (int8 logits
+dequantised). Clips: the test split of the checkpoint's own generated data set (never trained
+on), and optionally a subset of the real clips (--real). Writes compare_paths.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import KWSConfig
+from .errors import KWSError
+
+PATHS = ("torch_float", "builtin_int8", "fused_int8")
+PAIRS = (("fused_int8", "builtin_int8"), ("fused_int8", "torch_float"), ("builtin_int8", "torch_float"))
+REFERENCE = "torch_float"
+
+
+class CompareError(KWSError):
+    """A setting or file the comparison cannot use."""
+
+
+# ----------------------------------------------------------------------------- the figures
+
+def top1_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of rows where logits a and b (n, classes) pick the same class."""
+    if a.shape != b.shape or a.ndim != 2 or len(a) == 0:
+        raise CompareError(f"logits to compare must be two equal non-empty (n, classes) arrays, got "
+                           f"{a.shape} and {b.shape}")
+    return float(np.mean(a.argmax(1) == b.argmax(1)))
+
+
+def summarize(logits: dict[str, np.ndarray], targets: np.ndarray | None) -> dict[str, Any]:
+    """Accuracy of each path, top-1 agreement of each pair, largest |logit error| vs float."""
+    out: dict[str, Any] = {"n": int(len(next(iter(logits.values())))), "accuracy": {}, "agreement": {},
+                           "max_abs_logit_error_vs_float": {}, "mean_abs_logit_error_vs_float": {}}
+    for name, y in logits.items():
+        if targets is not None:
+            out["accuracy"][name] = float(np.mean(y.argmax(1) == targets))
+        if name != REFERENCE and REFERENCE in logits:
+            err = np.abs(y - logits[REFERENCE])
+            out["max_abs_logit_error_vs_float"][name] = float(err.max())
+            out["mean_abs_logit_error_vs_float"][name] = float(err.mean())
+    for a, b in PAIRS:
+        if a in logits and b in logits:
+            out["agreement"][f"{a} vs {b}"] = top1_agreement(logits[a], logits[b])
+    return out
+
+
+# ----------------------------------------------------------------------------- the two int8 paths
+
+def builtin_int8(model: Any, calib: np.ndarray, steps: int | None = None, chunks: int = 1) -> bytes:
+    """The paper path's int8 .tflite (as tools/export.py --kinds int8 writes it)."""
+    from .export.convert import convert
+    from .export.pipeline import postprocess
+    from .export.tfgraph import build_tf_function
+
+    concrete = build_tf_function(model, steps=steps, chunks=chunks)
+    return postprocess(convert(concrete, "int8", calib))
+
+
+def check_tflite(data: bytes, cfg: KWSConfig, frames: int, source: str) -> None:
+    """An int8-in/int8-out .tflite whose input is one window of `frames` frames of this config."""
+    from .export.flatbuf import load_model, tensor_info
+
+    model = load_model(data, source)  # one clear ExportError for anything that is not a .tflite
+    sg = model.subgraphs[0]
+    t_in, t_out = tensor_info(model, int(sg.inputs[0])), tensor_info(model, int(sg.outputs[0]))
+    if t_in.dtype != "int8" or t_out.dtype != "int8":
+        raise CompareError(f"{source}: input/output are {t_in.dtype}/{t_out.dtype}, not int8 "
+                           "(use model_int8.tflite from tools/export.py)")
+    want = (1, frames, cfg.features.channels)
+    if tuple(t_in.shape) != want:
+        raise CompareError(f"{source}: input shape {tuple(t_in.shape)} does not match the checkpoint's {want}")
+    if tuple(t_out.shape)[-1] != len(cfg.labels):
+        raise CompareError(f"{source}: {tuple(t_out.shape)[-1]} outputs, the checkpoint has {len(cfg.labels)} labels")
+
+
+class Paths:
+    """The three runs of one checkpoint, ready to score clips."""
+
+    def __init__(self, model: Any, cfg: KWSConfig, calib: np.ndarray, tflite: bytes) -> None:
+        from .export.tflm import TFLMModel
+        from .fused import cbind
+        from .fused import quantize as Q
+
+        self.model, self.cfg = model.eval(), cfg
+        self.tflm = TFLMModel(tflite, source="builtin int8 model")
+        Q.check_model_config(cfg)
+        self.qm = Q.quantize_model(Q.float_weights(model), calib, rmsnorm=True)
+        self.lib = cbind.load()
+
+    def logits(self, feats: np.ndarray, desc: str = "clips", progress: bool = True) -> dict[str, np.ndarray]:
+        """(n, classes) float logits of every path; the int8 ones dequantised."""
+        import torch
+        from tqdm import tqdm
+
+        from .export.tflm import dequantize, quantize
+        from .fused.quantize import quantize_features
+
+        with torch.no_grad():
+            ref = self.model(torch.from_numpy(np.ascontiguousarray(feats, np.float32))).numpy()
+        qm, tin, tout = self.qm, self.tflm.inputs[0], self.tflm.outputs[0]
+        b, f = [], []
+        for x in tqdm(feats, desc=desc, unit="clip", disable=not progress):
+            b.append(dequantize(self.tflm.run(quantize(x[None], tin))[0], tout).reshape(-1))
+            yq = self.lib.model_q8(qm, quantize_features(x, qm.in_scale, qm.in_zp))[0]
+            f.append((yq.astype(np.float32) - qm.logit_zp) * np.float32(qm.logit_scale))
+        return {"torch_float": ref.astype(np.float32), "builtin_int8": np.stack(b), "fused_int8": np.stack(f)}
+
+
+# ----------------------------------------------------------------------------- data
+
+def data_source(meta: dict, override: str | None) -> str | None:
+    """--data, else the generated set the checkpoint was trained on if it is still there, else the default."""
+    if override is not None:
+        return override
+    src = str(meta.get("data_source") or "")
+    if src.startswith("generated:") and Path(src.split(":", 1)[1]).is_dir():
+        return src.split(":", 1)[1]
+    return None
+
+
+def trained_real(checkpoint: Path) -> tuple[list[str], float]:
+    """The real subsets the run trained on and its --real-finetune fraction (from its summary.json)."""
+    summary = checkpoint.parent / "summary.json"
+    try:
+        s = json.loads(summary.read_text()) if summary.is_file() else {}
+    except (OSError, ValueError):
+        s = {}
+    return [x for x in str(s.get("real_train") or "").split(",") if x], float(s.get("real_finetune") or 0.0)
+
+
+def real_clips(cfg: KWSConfig, subset: str, checkpoint: Path) -> tuple[str, Any]:
+    """A real-clip subset without any clip the checkpoint was trained on: a fine-tuned run
+    (train.py --real-finetune f) trained on the v2_test_dev speakers below f, so only the others count."""
+    from .data import load_real_clips
+
+    trained, fraction = trained_real(checkpoint)
+    if subset in trained:
+        raise CompareError(f"{checkpoint} was trained on the real subset {subset} (its summary.json); "
+                           "score another one (--real v2_test_dev)")
+    rc = load_real_clips(subset, cfg)
+    if subset == "v2_test_dev" and fraction > 0:
+        from .train import speaker_fraction
+
+        rc = rc.subset(np.flatnonzero([speaker_fraction(s) >= fraction for s in rc.speakers]))
+        return f"{subset}_heldout", rc
+    return subset, rc
+
+
+def clip_sets(cfg: KWSConfig, source: str | None, n_calib: int, n_test: int | None, real: str | None,
+              n_real: int | None, checkpoint: Path, seed: int = 0,
+              ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """Calibration features (training split) and the scored sets {name: (features, targets)}."""
+    from .data import clip_features, prepare_data
+
+    splits = prepare_data(cfg, source, progress=False)
+    rng = np.random.default_rng(seed)
+    tr = splits.train
+    calib = clip_features(tr.subset(np.sort(rng.choice(len(tr), size=min(n_calib, len(tr)), replace=False))), cfg)
+    te = splits.test
+    if n_test is not None and n_test < len(te):
+        te = te.subset(np.sort(rng.choice(len(te), size=n_test, replace=False)))
+    sets = {"test": (clip_features(te, cfg), te.targets)}
+    if real:
+        name, rc = real_clips(cfg, real, checkpoint)
+        if n_real is not None and n_real < len(rc):
+            rc = rc.subset(np.sort(rng.choice(len(rc), size=n_real, replace=False)))
+        sets[name] = (clip_features(rc, cfg), rc.targets)
+    return calib, sets, splits.source
+
+
+def compare(paths: Paths, sets: dict[str, tuple[np.ndarray, np.ndarray | None]],
+            progress: bool = True) -> dict[str, dict[str, Any]]:
+    return {name: summarize(paths.logits(x, name, progress), y) for name, (x, y) in sets.items()}
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"\n{report['checkpoint']} ({report['config']}): int8 paths calibrated on "
+          f"{report['calibration_clips']} training clips of {report['data']}")
+    for name, r in report["sets"].items():
+        print(f"\n{name}: {r['n']} clips")
+        print(f"  {'path':<14} {'top-1 acc':>9} {'max|err| vs float':>18} {'mean|err|':>10}")
+        for p in PATHS:
+            acc = f"{100 * r['accuracy'][p]:.1f}%" if p in r["accuracy"] else "-"
+            mx = r["max_abs_logit_error_vs_float"].get(p)
+            mn = r["mean_abs_logit_error_vs_float"].get(p)
+            print(f"  {p:<14} {acc:>9} {'-' if mx is None else f'{mx:.3f}':>18} "
+                  f"{'-' if mn is None else f'{mn:.3f}':>10}")
+        print("  top-1 agreement")
+        for pair, v in r["agreement"].items():
+            print(f"  {pair:<30} {100 * v:>6.1f}%")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description="Run one checkpoint three ways (PyTorch float, the builtin-op int8 .tflite in TFLM, the fused "
+                    "int8 C core on the host) on the test split (and optionally real clips); print accuracy, "
+                    "pairwise top-1 agreement and the largest logit error vs float; write a JSON.")
+    p.add_argument("--checkpoint", required=True, help="trained checkpoint (runs/<name>/best.pt)")
+    p.add_argument("--tflite", default=None,
+                   help="an existing builtin int8 .tflite of this checkpoint (default: export one, as "
+                        "tools/export.py --kinds int8 does, into --out)")
+    p.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/compare_paths)")
+    p.add_argument("--data", default=None,
+                   help="data source for prepare_data (default: the generated set the checkpoint was trained on, "
+                        "else the config's generated set)")
+    p.add_argument("--calib", type=int, default=200, help="training clips to calibrate both int8 paths (default 200)")
+    p.add_argument("--test", type=int, default=None, help="test clips to score (default: the whole test split)")
+    p.add_argument("--real", default=None,
+                   help="also score a real-clip subset: v2_test_dev or v1_sample (only the speakers a "
+                        "--real-finetune run did not train on: v2_test_dev_heldout)")
+    p.add_argument("--real-clips", type=int, default=None, help="real clips to score (default: all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if args.calib < 1:
+        raise CompareError("--calib must be >= 1")
+    if args.tflite and not Path(args.tflite).is_file():
+        raise CompareError(f"--tflite {args.tflite}: no such file")
+    from .checkpoint import load_checkpoint
+
+    t0 = time.time()
+    model, cfg, meta = load_checkpoint(args.checkpoint)
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "compare_paths"
+    out.mkdir(parents=True, exist_ok=True)
+    source = data_source(meta, args.data)
+    calib, sets, used = clip_sets(cfg, source, args.calib, args.test, args.real, args.real_clips,
+                                    Path(args.checkpoint))
+    chunks = cfg.export.get("time_chunks", 1)
+    if args.tflite:
+        tpath = Path(args.tflite)
+        data = tpath.read_bytes()
+        check_tflite(data, cfg, cfg.features.frames, str(tpath))
+    else:
+        if not args.no_progress:
+            print("exporting the builtin int8 model (TFLite converter) ...", flush=True)
+        data = builtin_int8(model, calib, chunks=chunks)
+        tpath = out / "model_int8.tflite"
+        tpath.write_bytes(data)
+    paths = Paths(model, cfg, calib, data)
+    report: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint), "config": cfg.name, "data": used,
+        "calibration_clips": int(len(calib)), "builtin_int8_tflite": str(tpath),
+        "fused_int8": "modules/tflm_mamba C core (tm_model_q8_run), host gcc build via ctypes",
+        "sets": compare(paths, sets, not args.no_progress),
+    }
+    report["seconds"] = round(time.time() - t0, 1)
+    (out / "compare_paths.json").write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    print(f"\nwrote {out / 'compare_paths.json'} ({report['seconds']} s)")
+    return 0
