@@ -63,17 +63,26 @@ def test_resume_continues_from_last_epoch(repo_root, data_cache, tmp_path):
     assert [h["epoch"] for h in second["history"]] == [1, 2]
 
 
-def test_ddp_two_processes_on_cpu(repo_root, data_cache, tmp_path):
-    """torchrun with the gloo backend: the same code path as multi-GPU DDP, on two CPU processes."""
+@pytest.mark.parametrize("context_steps", [0, 5])
+def test_ddp_two_processes_on_cpu(repo_root, data_cache, tmp_path, context_steps):
+    """torchrun with the gloo backend: the same code path as multi-GPU DDP, on two CPU processes,
+    with and without train.stream_context_steps (which must go through the DDP wrapper too)."""
+    config = repo_root / "models" / "tiny.yaml"
+    if context_steps:
+        text = config.read_text().replace("  seed: 0\n", f"  seed: 0\n  stream_context_steps: {context_steps}\n", 1)
+        config = tmp_path / "tiny_ctx.yaml"
+        config.write_text(text)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(repo_root / "tools" / "train.py"), "--config", str(repo_root / "models" / "tiny.yaml"),
+           str(repo_root / "tools" / "train.py"), "--config", str(config),
            "--cache", str(data_cache), "--out", str(tmp_path), "--workers", "0", "--quiet",
            "--no-real-eval", "--real-train", "", "--epochs", "1"]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["epochs"] == 1 and summary["steps"] >= 1
+    stored = read_checkpoint(tmp_path / "best.pt")["config"]["train"]["stream_context_steps"]
+    assert stored == context_steps
 
 
 def test_missing_data_dir_is_one_clear_line(repo_root, tmp_path):

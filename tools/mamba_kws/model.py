@@ -236,8 +236,10 @@ class MambaKWS(nn.Module):
             x = layer(x)
         return self.norm_f(x)
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        x = self.encode(feats)
+    def forward(self, feats: torch.Tensor, skip_steps: int = 0) -> torch.Tensor:
+        """Logits (B, classes). `skip_steps` leading steps run through the blocks (they set the
+        state) but are left out of the pooling: training with context before each clip."""
+        x = self.encode(feats)[:, skip_steps:]
         x = x.mean(dim=1) if self.cfg.model.pooling == "mean" else x[:, -1]
         return self.classifier(x)
 

@@ -131,8 +131,8 @@ def train(args: argparse.Namespace) -> dict:
     tc = cfg.train
     torch.set_num_threads(max(1, args.threads))
     rank, world, device = _dist_setup(args.device)
-    if tc.stream_context_steps > 0 and (world > 1 or tc.stream_context_steps > cfg.steps):
-        raise KWSError(f"train.stream_context_steps must be at most {cfg.steps} and runs in a single process")
+    if not 0 <= tc.stream_context_steps <= cfg.steps:
+        raise KWSError(f"train.stream_context_steps must be between 0 and {cfg.steps}, got {tc.stream_context_steps}")
     main_proc = rank == 0
     out = Path(args.out) if args.out else REPO_ROOT / "runs" / cfg.name
     torch.manual_seed(tc.seed)
@@ -199,7 +199,8 @@ def train(args: argparse.Namespace) -> dict:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total_steps, warmup, tc.lr)
             x, y = x.to(device), y.to(device)
-            logits = ddp_model(x) if tc.stream_context_steps <= 0 else context_logits(model, x, tc.stream_context_steps)
+            ctx = tc.stream_context_steps
+            logits = context_logits(ddp_model, x, ctx) if ctx > 0 else ddp_model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=tc.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -255,12 +256,12 @@ def train(args: argparse.Namespace) -> dict:
 
 def context_logits(model: torch.nn.Module, x: torch.Tensor, context_steps: int) -> torch.Tensor:
     """train.stream_context_steps: logits of each clip after the last `context_steps` steps of the
-    previous clip in the batch, pooling over the clip's own steps only (the state carries over)."""
-    k = model.cfg.model.frame_stack
+    previous clip in the batch, pooling over the clip's own steps only (the state carries over).
+    `model` may be the DDP wrapper: the call goes through its forward, so gradients stay in sync."""
+    core = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+    k = core.cfg.model.frame_stack
     context = x.roll(1, dims=0)[:, x.shape[1] - context_steps * k :]
-    h = model.encode(torch.cat([context, x], dim=1))[:, context_steps:]
-    h = h.mean(dim=1) if model.cfg.model.pooling == "mean" else h[:, -1]
-    return model.classifier(h)
+    return model(torch.cat([context, x], dim=1), skip_steps=context_steps)
 
 
 def speaker_fraction(speaker: str) -> float:
