@@ -1,0 +1,28 @@
+/* The KWS model in TFLM: a window of feature frames in, posteriors out. */
+#ifndef KWS_INFERENCE_H_
+#define KWS_INFERENCE_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Set up the interpreter; 0 on success. *arena_used gets the arena bytes TFLM used. */
+int kws_inference_init(size_t *arena_used);
+
+/* Append one frame (KWS_CHANNELS uint16 front-end values) to the window (oldest drops out). */
+void kws_inference_push_frame(const uint16_t *features);
+
+/* Clear the window to zero features (as the host's window readout starts). */
+void kws_inference_reset(void);
+
+/* Run the model on the current window; posteriors (KWS_NUM_CLASSES, softmax). 0 on success. */
+int kws_inference_run(float *posteriors);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KWS_INFERENCE_H_ */

@@ -1,0 +1,128 @@
+/*
+ * Mamba keyword spotting: audio (10 ms chunks) -> micro-frontend (one 40-channel frame per 10 ms)
+ * -> every KWS_FRAME_STACK frames (one hop, 20 ms) the model on the last 1 s window -> smoothed
+ * posteriors -> one console line per detection.
+ */
+#include <zephyr/kernel.h>
+#include <zephyr/sys/printk.h>
+
+#include "audio.h"
+#include "detector.h"
+#include "frontend.h"
+#include "inference.h"
+#include "kws_params.h"
+
+static const char *const labels[KWS_NUM_CLASSES] = KWS_LABELS;
+
+static struct kws_detector detector;
+static uint32_t samples_seen;  /* since reset: the stream's clock */
+static int frames_in_hop;
+static uint32_t hops;
+static int detections;
+static uint64_t infer_cycles, infer_max, fe_cycles;
+static uint64_t infer_total; /* never reset: lets on_chunk subtract the inference it triggered */
+static uint32_t stat_hops;
+
+static void print_stats(void)
+{
+	uint32_t hz = sys_clock_hw_cycles_per_sec();
+
+	if (stat_hops == 0) {
+		return;
+	}
+	printk("STATS hops=%u infer_avg_us=%u infer_max_us=%u frontend_us_per_hop=%u\n", hops,
+	       (uint32_t)(infer_cycles * 1000000ull / hz / stat_hops),
+	       (uint32_t)(infer_max * 1000000ull / hz),
+	       (uint32_t)(fe_cycles * 1000000ull / hz / stat_hops));
+	infer_cycles = infer_max = fe_cycles = 0;
+	stat_hops = 0;
+}
+
+void kws_pipeline_reset(void)
+{
+	(void)kws_frontend_init();
+	kws_inference_reset();
+	kws_detector_reset(&detector);
+	samples_seen = 0;
+	frames_in_hop = 0;
+	hops = 0;
+	detections = 0;
+}
+
+int kws_pipeline_detections(void)
+{
+	return detections;
+}
+
+static void on_frame(const uint16_t *features, void *user)
+{
+	ARG_UNUSED(user);
+	kws_inference_push_frame(features);
+	if (++frames_in_hop < KWS_FRAME_STACK) {
+		return;
+	}
+	frames_in_hop = 0;
+
+	float post[KWS_NUM_CLASSES];
+	float score = 0.0f;
+	uint32_t t0 = k_cycle_get_32();
+
+	if (kws_inference_run(post) != 0) {
+		printk("inference failed\n");
+		return;
+	}
+	uint32_t dt = k_cycle_get_32() - t0;
+
+	infer_cycles += dt;
+	infer_total += dt;
+	infer_max = dt > infer_max ? dt : infer_max;
+	stat_hops++;
+	hops++;
+
+	int k = kws_detector_update(&detector, post, &score);
+
+	if (k >= 0) {
+		detections++;
+		int c = (int)(score * 100.0f + 0.5f);
+
+		printk("DETECTED %s score=%d.%02d t=%ums\n", labels[k], c / 100, c % 100,
+		       samples_seen / (KWS_SAMPLE_RATE / 1000));
+	}
+	if (CONFIG_KWS_STATS_EVERY_HOPS > 0 && stat_hops >= CONFIG_KWS_STATS_EVERY_HOPS) {
+		print_stats();
+	}
+}
+
+static void on_chunk(const int16_t *samples, size_t n)
+{
+	uint32_t t0 = k_cycle_get_32();
+	uint64_t before = infer_total;
+
+	samples_seen += n;
+	kws_frontend_push(samples, n, on_frame, NULL);
+	/* front-end time = chunk time minus the inference it triggered */
+	fe_cycles += (k_cycle_get_32() - t0) - (infer_total - before);
+}
+
+int main(void)
+{
+	size_t arena_used = 0;
+	int ret;
+
+	printk("mamba-kws: model %s, %d classes, window %d frames, hop %d ms\n", KWS_MODEL_NAME,
+	       KWS_NUM_CLASSES, KWS_WINDOW_FRAMES, KWS_HOP_MS);
+	if (kws_frontend_init() != 0) {
+		printk("front end: out of memory (CONFIG_COMMON_LIBC_MALLOC_ARENA_SIZE)\n");
+		return 0;
+	}
+	ret = kws_inference_init(&arena_used);
+	if (ret != 0) {
+		printk("model init failed: %d\n", ret);
+		return 0;
+	}
+	printk("arena used %u of %u bytes\n", (unsigned)arena_used, (unsigned)CONFIG_KWS_ARENA_BYTES);
+	ret = kws_audio_run(on_chunk);
+	print_stats();
+	printk("done (%d)\n", ret);
+	return 0;
+}

@@ -1,0 +1,136 @@
+"""The KWS firmware's generated sources (app/src/generated) against the model and the host tools.
+
+No Zephyr here: the generated files are regenerated and compared, the front-end constants are
+checked against pymicro-features (the host front end), the clip set is decoded from its C source,
+and the firmware's detector (app/src/detector.c, plain C) is compiled for the host and run against
+mamba_kws.detection.Detector.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mamba_kws.config import SC_KEYWORDS, SILENCE_LABEL, load_config
+from mamba_kws.detection import Detector, detection_params
+from mamba_kws.features import FEATURE_SCALE, compute_features
+from mamba_kws.firmware import (
+    FRONTEND,
+    NOISE_LABEL,
+    check_generated,
+    params_header,
+    parse_clips_c,
+    sha256_samples,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+GEN = REPO / "app" / "src" / "generated"
+MODEL_YAML = REPO / "models" / "kws_mamba.yaml"
+
+
+def _defines(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^#define (\w+) (.+)$", text, re.M))
+
+
+def _cfloat(s: str) -> float:
+    return float(s.rstrip("f"))
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(MODEL_YAML)
+
+
+def test_generated_sources_are_up_to_date(cfg) -> None:
+    stale = check_generated(cfg, REPO / "app" / "model" / "model_int8.tflite", GEN,
+                            REPO / "app" / "model" / "fused_int8.tflite")
+    assert stale == [], f"run tools/gen_firmware.py: {stale} differ"
+    assert (GEN / "kws_params.h").read_text() == params_header(cfg)
+
+
+def test_frontend_constants_match_pymicro_features(cfg) -> None:
+    d = _defines((GEN / "kws_params.h").read_text())
+    f = cfg.features
+    # pymicro-features' init_cfg (src/micro_features.cpp): the values the firmware must use.
+    assert (int(d["KWS_WINDOW_MS"]), int(d["KWS_STRIDE_MS"]), int(d["KWS_CHANNELS"])) == (30, 10, 40)
+    assert int(d["KWS_SAMPLE_RATE"]) == f.sample_rate == 16000
+    expected = {
+        "KWS_FE_LOWER_BAND_LIMIT": 125.0, "KWS_FE_UPPER_BAND_LIMIT": 7500.0, "KWS_FE_SMOOTHING_BITS": 10,
+        "KWS_FE_EVEN_SMOOTHING": 0.025, "KWS_FE_ODD_SMOOTHING": 0.06, "KWS_FE_MIN_SIGNAL_REMAINING": 0.05,
+        "KWS_FE_ENABLE_PCAN": 1, "KWS_FE_PCAN_STRENGTH": 0.95, "KWS_FE_PCAN_OFFSET": 80.0,
+        "KWS_FE_PCAN_GAIN_BITS": 21, "KWS_FE_ENABLE_LOG": 1, "KWS_FE_LOG_SCALE_SHIFT": 6,
+    }
+    for key, value in expected.items():
+        assert _cfloat(d[key]) == pytest.approx(value, abs=0), key
+    assert len(FRONTEND) == len(expected)
+    assert _cfloat(d["KWS_FEATURE_SCALE"]) == FEATURE_SCALE == 1 / 25.6
+    # What pymicro-features itself shows: 40 channels, 98 frames a second (30 ms / 10 ms), and
+    # every value an integer multiple of the scale (the device's uint16 * 1/25.6).
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(f.sample_rate) * 2000).astype(np.int16)
+    feats = compute_features(audio, f)
+    assert feats.shape == (int(d["KWS_WINDOW_FRAMES"]), int(d["KWS_CHANNELS"])) == (98, 40)
+    raw = feats.astype(np.float64) / _cfloat(d["KWS_FEATURE_SCALE"])
+    assert np.allclose(raw, np.round(raw), atol=1e-3) and raw.max() > 100
+
+
+def test_builtin_clips_decode_with_expected_labels() -> None:
+    clips = parse_clips_c((GEN / "kws_clips.c").read_text())
+    manifest = json.loads((GEN / "clips.json").read_text())["clips"]
+    labels = [lab for lab, _ in clips]
+    assert labels == [c["label"] for c in manifest]
+    assert sorted(labels) == sorted([SILENCE_LABEL, *SC_KEYWORDS, NOISE_LABEL])
+    for (lab, samples), entry in zip(clips, manifest, strict=True):
+        assert len(samples) == entry["samples"] == 16000, lab
+        assert sha256_samples(samples) == entry["sha256"], f"{lab}: samples differ from clips.json"
+        assert entry["source"].startswith(lab + "/") or lab == NOISE_LABEL
+    rms = {lab: float(np.sqrt(np.mean(s.astype(np.float64) ** 2))) for lab, s in clips}
+    assert all(rms[k] > 100 for k in SC_KEYWORDS), "a keyword clip is (nearly) silent"
+
+
+@pytest.fixture(scope="module")
+def c_detector(tmp_path_factory, cfg):
+    """app/src/detector.c built for the host against the generated kws_params.h."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.fail("no C compiler (cc/gcc) to build app/src/detector.c for the host")
+    out = tmp_path_factory.mktemp("det") / "libdet.so"
+    subprocess.run([cc, "-std=c99", "-O1", "-shared", "-fPIC", "-I", str(GEN), str(REPO / "app/src/detector.c"),
+                    "-o", str(out)], check=True)
+    lib = ctypes.CDLL(str(out))
+    lib.kws_detector_update.restype = ctypes.c_int
+    return lib
+
+
+def test_firmware_detector_equals_host_detector(c_detector, cfg) -> None:
+    params = detection_params(cfg)
+    n = len(params["labels"])
+    rng = np.random.default_rng(1)
+    # a stream of posteriors with keyword bursts of random length (some cross the threshold)
+    post = rng.dirichlet(np.ones(n) * 0.3, size=600)
+    for start in range(20, 580, 45):
+        k = int(rng.integers(2, n))
+        post[start:start + int(rng.integers(3, 20)), :] = 0.02 / (n - 1)
+        post[start:start + int(rng.integers(3, 20)), k] = 0.98
+    post /= post.sum(1, keepdims=True)
+    host = Detector(params)
+    state = ctypes.create_string_buffer(1 << 16)
+    c_detector.kws_detector_reset(state)
+    got, want = [], []
+    score = ctypes.c_float()
+    for t, p in enumerate(post):
+        d = host.update(p)
+        if d is not None:
+            want.append((t, d.label))
+        arr = (ctypes.c_float * n)(*p.astype(np.float32))
+        k = c_detector.kws_detector_update(state, arr, ctypes.byref(score))
+        if k >= 0:
+            got.append((t, k))
+    assert len(want) >= 3
+    assert got == want
