@@ -13,6 +13,7 @@ from mamba_kws import fused_tflite as ft
 from mamba_kws.checkpoint import save_checkpoint
 from mamba_kws.config import REPO_ROOT, load_config
 from mamba_kws.errors import cli_main
+from mamba_kws.export.flatbuf import schema
 from mamba_kws.fused.quantize import fake_calibration, float_weights, quantize_model
 from mamba_kws.model import build_model
 
@@ -58,8 +59,8 @@ def test_int8_model_options_and_weights_round_trip(tiny) -> None:
     assert opts["ssm_bx_shift"] == qb.ssm.bx_shift and opts["res_m_shift"] == qb.res_m_shift
     assert set(ft.INT8_OPTION_KEYS) <= set(opts)
     # the weight tensors hold the quantiser's arrays as they are
-    schema = ft._schema()
-    m = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    fb = schema()
+    m = fb.ModelT.InitFromPackedBuf(bytearray(data), 0)
     sg = m.subgraphs[0]
 
     def tensor(i: int, dtype: str) -> np.ndarray:
@@ -159,7 +160,7 @@ def test_pypi_tflm_runs_the_builtins_and_refuses_the_custom_op(tiny, capfd) -> N
     from tflite_micro.python.tflite_micro import runtime
 
     kcfg, fm, qm = tiny
-    g = ft.Graph(ft._schema())
+    g = ft.Graph(schema())
     L, k = kcfg.steps, kcfg.model.frame_stack
     inp = g.tensor("features", (1, kcfg.features.frames, 40), "float32")
     r = g.tensor("stacked", (1, L, k * 40), "float32")

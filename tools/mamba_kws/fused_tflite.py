@@ -24,8 +24,6 @@ MAMBA_BLOCK's inputs and custom options are the contract with modules/tflm_mamba
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ import numpy as np
 from .checkpoint import load_checkpoint
 from .config import KWSConfig, ModelConfig, load_config
 from .errors import KWSError
+from .export.flatbuf import schema
 
 OP_NAME = "MAMBA_BLOCK"
 OPTIONS_VERSION = 1
@@ -90,23 +89,6 @@ INT8_OPTION_KEYS = (
 
 class FusedExportError(KWSError):
     """A model the fused .tflite cannot express."""
-
-
-@functools.cache
-def _schema() -> Any:
-    """TensorFlow's flatbuffer bindings of the TFLite schema (tensorflow/lite/python/
-    schema_py_generated.py), loaded from its file: it needs only flatbuffers and numpy, and
-    importing the tensorflow package would cost seconds and a page of logs."""
-    spec = importlib.util.find_spec("tensorflow")
-    if spec is None or spec.origin is None:
-        raise FusedExportError("tensorflow is not installed (pip install tensorflow==2.21.0)")
-    path = Path(spec.origin).parent / "lite" / "python" / "schema_py_generated.py"
-    if not path.is_file():
-        raise FusedExportError(f"the TFLite schema bindings are missing: {path}")
-    mod_spec = importlib.util.spec_from_file_location("tflite_schema_py_generated", path)
-    module = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(module)
-    return module
 
 
 # ---------------------------------------------------------------- custom options
@@ -428,7 +410,7 @@ def _classifier_weights(fm: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def build_float(fm: Any, kcfg: KWSConfig, streaming: bool = False) -> bytes:
     """float32 fused model from FloatModel weights (mamba_kws.fused.quantize.float_weights)."""
-    g = Graph(_schema())
+    g = Graph(schema())
     cfg, d, L = fm.cfg, fm.cfg.d_model, kcfg.steps
     step_in = cfg.frame_stack * fm.channels
     if streaming:
@@ -463,7 +445,7 @@ def build_float(fm: Any, kcfg: KWSConfig, streaming: bool = False) -> bytes:
 
 def build_int8(fm: Any, qm: Any, kcfg: KWSConfig, streaming: bool = False) -> bytes:
     """int8 fused model: the blocks from a QModel (mamba_kws.fused.quantize.quantize_model)."""
-    g = Graph(_schema())
+    g = Graph(schema())
     cfg, d, L = fm.cfg, fm.cfg.d_model, kcfg.steps
     step_in = cfg.frame_stack * fm.channels
     q_in = (qm.in_scale, qm.in_zp)
@@ -501,7 +483,7 @@ def build_int8(fm: Any, qm: Any, kcfg: KWSConfig, streaming: bool = False) -> by
 
 def build_block(cfg: ModelConfig, block: Any, steps: int, int8: bool, stateful: bool = False) -> bytes:
     """One MAMBA_BLOCK node alone, u [1, steps, d_model] -> out (the op's test model)."""
-    g = Graph(_schema())
+    g = Graph(schema())
     shape = (1, steps, cfg.d_model) if steps > 1 or not stateful else (1, cfg.d_model)
     if int8:
         u = g.tensor("u", shape, "int8", scale=block.scales["u"], zp=block.in_zp)
@@ -517,7 +499,7 @@ def build_block(cfg: ModelConfig, block: Any, steps: int, int8: bool, stateful: 
 
 def describe(data: bytes) -> dict:
     """Ops, tensors and the custom options of a .tflite (parsed with the schema bindings)."""
-    s = _schema()
+    s = schema()
     m = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
     sg = m.subgraphs[0]
     ops = []
