@@ -27,7 +27,7 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 SOURCES = ("startup.c", "app/main.c", "model/model_data.c", "modules/tflm_mamba/ssm_scan.c",
-           "tflite-micro/micro_interpreter.cc")
+           "tflm_standin/tensorflow/lite/micro/micro_interpreter.cc")
 
 
 def _build(out: Path, name: str, defines: tuple[str, ...] = ()) -> Path:
