@@ -408,29 +408,31 @@ def _classifier_weights(fm: Any) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- whole models
 
 
+def _stem_input(g: Graph, kcfg: KWSConfig, fm: Any, streaming: bool, dtype: str,
+                q: tuple[float, int] | None = None) -> tuple[int, int, tuple[int, ...]]:
+    """The model input and the tensor the stem FULLY_CONNECTED reads: one step of stacked frames
+    when streaming, else the whole window RESHAPEd to (1, L, frame_stack * channels).
+    Returns (input, stem input, stem output shape)."""
+    cfg, L = fm.cfg, kcfg.steps
+    step_in = cfg.frame_stack * fm.channels
+    qkw = {"scale": q[0], "zp": q[1]} if q is not None else {}
+    if streaming:
+        inp = g.tensor("frames", (1, step_in), dtype, **qkw)
+        return inp, inp, (1, cfg.d_model)
+    inp = g.tensor("features", (1, kcfg.features.frames, fm.channels), dtype, **qkw)
+    r = g.tensor("stacked", (1, L, step_in), dtype, **qkw)
+    ro = g.schema.ReshapeOptionsT()
+    ro.newShape = [1, L, step_in]
+    g.op("RESHAPE", [inp, g.const("stacked/shape", np.array([1, L, step_in]), "int32")], [r], ro, "ReshapeOptions")
+    return inp, r, (1, L, cfg.d_model)
+
+
 def build_float(fm: Any, kcfg: KWSConfig, streaming: bool = False) -> bytes:
     """float32 fused model from FloatModel weights (mamba_kws.fused.quantize.float_weights)."""
     g = Graph(schema())
     cfg, d, L = fm.cfg, fm.cfg.d_model, kcfg.steps
-    step_in = cfg.frame_stack * fm.channels
-    if streaming:
-        inp = g.tensor("frames", (1, step_in), "float32")
-        x, shape = inp, (1, d)
-        x = _fc(g, x, fm.stem_w, fm.stem_b, shape, "stem")
-    else:
-        inp = g.tensor("features", (1, kcfg.features.frames, fm.channels), "float32")
-        r = g.tensor("stacked", (1, L, step_in), "float32")
-        ro = g.schema.ReshapeOptionsT()
-        ro.newShape = [1, L, step_in]
-        g.op(
-            "RESHAPE",
-            [inp, g.const("stacked/shape", np.array([1, L, step_in]), "int32")],
-            [r],
-            ro,
-            "ReshapeOptions",
-        )
-        shape = (1, L, d)
-        x = _fc(g, r, fm.stem_w, fm.stem_b, shape, "stem")
+    inp, stem_in, shape = _stem_input(g, kcfg, fm, streaming, "float32")
+    x = _fc(g, stem_in, fm.stem_w, fm.stem_b, shape, "stem")
     for i, fb in enumerate(fm.blocks):
         x = add_float_block(g, cfg, fb, x, shape, i, stateful=streaming)
     if cfg.norm == "rmsnorm":
@@ -447,28 +449,11 @@ def build_int8(fm: Any, qm: Any, kcfg: KWSConfig, streaming: bool = False) -> by
     """int8 fused model: the blocks from a QModel (mamba_kws.fused.quantize.quantize_model)."""
     g = Graph(schema())
     cfg, d, L = fm.cfg, fm.cfg.d_model, kcfg.steps
-    step_in = cfg.frame_stack * fm.channels
     q_in = (qm.in_scale, qm.in_zp)
     first = qm.blocks[0]
     q_res = (first.scales["u"], first.in_zp)
-    if streaming:
-        inp = g.tensor("frames", (1, step_in), "int8", scale=q_in[0], zp=q_in[1])
-        shape = (1, d)
-        x = _fc(g, inp, fm.stem_w, fm.stem_b, shape, "stem", (*q_in, *q_res))
-    else:
-        inp = g.tensor("features", (1, kcfg.features.frames, fm.channels), "int8", scale=q_in[0], zp=q_in[1])
-        r = g.tensor("stacked", (1, L, step_in), "int8", scale=q_in[0], zp=q_in[1])
-        ro = g.schema.ReshapeOptionsT()
-        ro.newShape = [1, L, step_in]
-        g.op(
-            "RESHAPE",
-            [inp, g.const("stacked/shape", np.array([1, L, step_in]), "int32")],
-            [r],
-            ro,
-            "ReshapeOptions",
-        )
-        shape = (1, L, d)
-        x = _fc(g, r, fm.stem_w, fm.stem_b, shape, "stem", (*q_in, *q_res))
+    inp, stem_in, shape = _stem_input(g, kcfg, fm, streaming, "int8", q_in)
+    x = _fc(g, stem_in, fm.stem_w, fm.stem_b, shape, "stem", (*q_in, *q_res))
     for i, qb in enumerate(qm.blocks):
         x = add_int8_block(g, cfg, qb, x, shape, i, stateful=streaming)
     last = qm.blocks[-1]
