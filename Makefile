@@ -11,16 +11,17 @@ setup:
 # Half of v2_test_dev's speakers are trained on, the other half is reported (README: Data).
 FINETUNE ?= 0.5
 
-## demo: the whole job on the built-in generated data: data, training, evaluation, the paper's
-## unrolled int8 TFLite path (export, TFLM check, split), the fused custom-op model, the kernel
-## benchmark on Cortex-M3/M4 under QEMU, and streaming detection on continuous audio.
+## demo: the whole job on the built-in generated data: data, training, evaluation, quantisation-aware
+## fine-tuning and the paper's unrolled int8 TFLite path (export, TFLM check, split), the fused
+## custom-op model, the kernel benchmark on Cortex-M3/M4 under QEMU, and streaming detection.
 demo: setup
 	$(PY) tools/train.py --config $(CONFIG) --out $(RUN) --real-finetune $(FINETUNE)
-	$(PY) tools/export.py --checkpoint $(RUN)/best.pt --out $(RUN)/export
-	$(PY) tools/export.py --checkpoint $(RUN)/best.pt --kinds int8 --time-chunks 8 --out $(RUN)/export_c8
-	$(PY) tools/split.py --model $(RUN)/export_c8/model_int8.tflite -k 8
+	$(PY) tools/train.py --config $(CONFIG) --init $(RUN)/best.pt --qat --out $(RUN)_int8 --real-finetune $(FINETUNE)
+	$(PY) tools/export.py --checkpoint $(RUN)_int8/best.pt --out $(RUN)_int8/export
+	$(PY) tools/export.py --checkpoint $(RUN)_int8/best.pt --kinds int8 --time-chunks 8 --out $(RUN)_int8/export_c8
+	$(PY) tools/split.py --model $(RUN)_int8/export_c8/model_int8.tflite -k 8
 	$(PY) tools/fused_tflite.py --checkpoint $(RUN)/best.pt --int8 --calib v1_sample --out $(RUN)/fused/kws_fused_int8.tflite
-	$(PY) tools/compare_paths.py --checkpoint $(RUN)/best.pt --tflite $(RUN)/export/model_int8.tflite --real v2_test_dev
+	$(PY) tools/compare_paths.py --checkpoint $(RUN)/best.pt --real v2_test_dev
 	$(PY) tools/bench_kernels.py --checkpoint $(RUN)/best.pt --clips 0 --json $(RUN)/bench_kernels.json
 	$(PY) tools/stream_eval.py --checkpoint $(RUN)/best.pt --minutes 15 --out $(RUN)/stream
 	@echo "demo done: outputs in $(RUN)/"

@@ -213,4 +213,5 @@ def test_export_writes_models_report_and_sources(tiny, tiny_cfg, tmp_path):
     assert e["ops"] == sum(e["op_counts"].values()) and e["arena_bytes"] > 0
     assert e["flatbuffer_bytes"] == (tmp_path / "model_int8.tflite").stat().st_size
     assert saved["models"]["float32"]["vs_torch_in_tflm"]["top1_agreement"] == 1.0
+    assert saved["int8_ranges"] == "sim-mse"  # the int8 simulation's ranges, as FakeQuant ops
     assert report["tf_float_vs_torch"]["max_abs_logit_error"] < 1e-3

@@ -69,12 +69,13 @@ def summarize(logits: dict[str, np.ndarray], targets: np.ndarray | None) -> dict
 # ----------------------------------------------------------------------------- the two int8 paths
 
 def builtin_int8(model: Any, calib: np.ndarray, steps: int | None = None, chunks: int = 1) -> bytes:
-    """The paper path's int8 .tflite (as tools/export.py --kinds int8 writes it)."""
+    """The paper path's int8 .tflite (as tools/export.py --kinds int8 writes it, default ranges)."""
     from .export.convert import convert
-    from .export.pipeline import postprocess
+    from .export.pipeline import int8_ranges, postprocess
     from .export.tfgraph import build_tf_function
 
-    concrete = build_tf_function(model, steps=steps, chunks=chunks)
+    ranges = int8_ranges(model, calib, "sim-mse")[0]
+    concrete = build_tf_function(model, steps=steps, chunks=chunks, ranges=ranges)
     return postprocess(convert(concrete, "int8", calib))
 
 

@@ -142,6 +142,18 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class QATConfig:
+    """Quantisation-aware fine-tuning for the int8 export (tools/train.py --init CKPT --qat)."""
+
+    epochs: int = 6
+    lr: float = 5e-4
+    # loss = cross-entropy of the float model + match * KL(float posteriors || int8-simulated ones)
+    match: float = 2.0
+    # strength of the scan-state equalisation applied before fine-tuning (mamba_kws.equalize; 0: off)
+    equalize: float = 0.5
+
+
+@dataclass(frozen=True)
 class GeneratedDataConfig:
     """The default data set on a fresh machine: synthetic speech with real noise mixed in."""
 
@@ -164,6 +176,7 @@ class KWSConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: GeneratedDataConfig = field(default_factory=GeneratedDataConfig)
+    qat: QATConfig = field(default_factory=QATConfig)
     # Free-form sections owned by later tools (export, detection); validated by those tools.
     export: dict[str, Any] = field(default_factory=dict)
     detection: dict[str, Any] = field(default_factory=dict)

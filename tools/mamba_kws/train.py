@@ -33,6 +33,11 @@ from .data.clips import ClipSet
 from .errors import KWSError
 from .model import build_model, count_parameters
 
+# --qat: the int8 simulation's ranges come from the export's calibration clips (tools/export.py --calib
+# default), recomputed on the current weights every QAT_RECALIBRATE_STEPS steps.
+QAT_CALIB_CLIPS = 200
+QAT_RECALIBRATE_STEPS = 20
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -49,7 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cache", default=str(REPO_ROOT / "data"), help="where data sets are generated/downloaded")
     p.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="training device")
-    p.add_argument("--epochs", type=int, default=None, help="override train.epochs of the config")
+    p.add_argument("--epochs", type=int, default=None, help="override train.epochs (with --qat: qat.epochs)")
+    p.add_argument("--lr", type=float, default=None, help="override train.lr (with --qat: qat.lr)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt if it exists")
     p.add_argument("--workers", type=int, default=1, help="data-loader worker processes")
@@ -63,6 +69,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "report accuracy on the other, held-out speakers only")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads per process (the model is small: 1 is fastest, see README)")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (fine-tuning; its model must match --config)")
+    p.add_argument("--qat", action="store_true",
+                   help="quantisation-aware fine-tuning for the int8 export (the config's qat: section): train "
+                        "through a simulation of the unrolled int8 graph (mamba_kws.qat); needs --init; batchnorm "
+                        "frozen, no stream context")
+    p.add_argument("--qat-match", type=float, default=None, metavar="WEIGHT",
+                   help="with --qat: train the float model (cross-entropy) plus WEIGHT x the KL divergence of the "
+                        "simulated int8 posteriors from the float ones (0: cross-entropy of the int8 simulation; "
+                        "default qat.match)")
+    p.add_argument("--qat-equalize", type=float, default=None, metavar="STRENGTH",
+                   help="with --qat: first rescale the scan state channels (mamba_kws.equalize; exact in float) "
+                        "with this strength in [0, 1] (0: off; default qat.equalize)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -126,8 +145,17 @@ def train(args: argparse.Namespace) -> dict:
     from .evaluate import evaluate_clips
 
     cfg: KWSConfig = load_config(args.config)
+    if args.qat:  # fine-tuning: the qat: section's schedule, the CLI's overrides
+        q = cfg.qat
+        q = replace(q, match=q.match if args.qat_match is None else args.qat_match,
+                    equalize=q.equalize if args.qat_equalize is None else args.qat_equalize)
+        if not 0 <= q.equalize <= 1 or q.match < 0:
+            raise KWSError(f"--qat-equalize must be in [0, 1] and --qat-match >= 0, got {q.equalize}, {q.match}")
+        cfg = replace(cfg, qat=q, train=replace(cfg.train, epochs=q.epochs, lr=q.lr))
     if args.epochs is not None:
         cfg = replace(cfg, train=replace(cfg.train, epochs=args.epochs))
+    if args.lr is not None:
+        cfg = replace(cfg, train=replace(cfg.train, lr=args.lr))
     tc = cfg.train
     torch.set_num_threads(max(1, args.threads))
     rank, world, device = _dist_setup(args.device)
@@ -147,6 +175,7 @@ def train(args: argparse.Namespace) -> dict:
         if not main_proc:
             splits = prepare_data(cfg, source, download=False, cache_dir=Path(args.cache), progress=False)
 
+    generated_train = splits.train  # the export's int8 calibration clips come from here
     real_eval: dict[str, ClipSet] = {}
     if not args.no_real_eval or args.real_train or args.real_finetune > 0:
         splits.train, real_eval = add_real_clips(splits.train, cfg, args)
@@ -163,6 +192,25 @@ def train(args: argparse.Namespace) -> dict:
 
     model = build_model(cfg).to(device)
     n_params = count_parameters(model)
+    if args.qat and world > 1:
+        raise KWSError("--qat fine-tuning runs in one process (it is short); start it without torchrun")
+    if args.qat and not args.init:
+        raise KWSError("--qat fine-tunes a trained model: give it one with --init runs/<name>/best.pt")
+    if args.init:
+        from .checkpoint import load_checkpoint
+
+        init_model, _, _ = load_checkpoint(args.init, cfg)
+        model.load_state_dict(init_model.state_dict())
+    sim, calib = None, None
+    if args.qat:
+        from .equalize import equalize_model
+        from .export.pipeline import calibration_features
+        from .qat import Int8Sim
+
+        calib = calibration_features(generated_train, cfg, QAT_CALIB_CLIPS)
+        if cfg.qat.equalize > 0:
+            equalize_model(model, calib, cfg.qat.equalize)
+        sim = Int8Sim(model)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     steps_per_epoch = max(1, len(loader))
@@ -183,6 +231,7 @@ def train(args: argparse.Namespace) -> dict:
             print(f"resuming from {last_path} at epoch {start_epoch}")
 
     t0 = time.time()
+    start_step = step
     for epoch in range(start_epoch, tc.epochs):
         if step >= total_steps:
             break
@@ -190,6 +239,10 @@ def train(args: argparse.Namespace) -> dict:
         if sampler is not None:
             sampler.set_epoch(epoch)
         ddp_model.train()
+        if sim is not None:
+            from .qat import freeze_batchnorm
+
+            freeze_batchnorm(model)
         loss_sum, correct, seen = 0.0, 0.0, 0.0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{tc.epochs}", disable=args.quiet or not main_proc,
                    leave=False, unit="batch")
@@ -200,8 +253,19 @@ def train(args: argparse.Namespace) -> dict:
                 g["lr"] = lr_at(step, total_steps, warmup, tc.lr)
             x, y = x.to(device), y.to(device)
             ctx = tc.stream_context_steps
-            logits = context_logits(ddp_model, x, ctx) if ctx > 0 else ddp_model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=tc.label_smoothing)
+            if sim is not None:  # the exported int8 graph sees one window from a zero state: no context
+                if (step - start_step) % QAT_RECALIBRATE_STEPS == 0:
+                    sim.calibrate(calib, "mse")  # the export's ranges, on the current weights
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=tc.label_smoothing)
+                if cfg.qat.match > 0:  # pull the int8 graph's posteriors onto the float ones (KL)
+                    loss = loss + cfg.qat.match * F.kl_div(F.log_softmax(sim(x), 1), F.log_softmax(
+                        logits.detach(), 1), log_target=True, reduction="batchmean")
+                else:
+                    loss = F.cross_entropy(sim(x), y, label_smoothing=tc.label_smoothing)
+            else:
+                logits = context_logits(ddp_model, x, ctx) if ctx > 0 else ddp_model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=tc.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -244,6 +308,7 @@ def train(args: argparse.Namespace) -> dict:
             "train_seconds": round(train_seconds, 1), "best_val_acc": best_acc,
             "data": splits.source, "data_summary": splits.summary, "train_clips": len(splits.train),
             "real_train": args.real_train, "real_finetune": args.real_finetune,
+            "init": args.init, "qat": bool(args.qat),
             **{f"{k}_acc": v["accuracy"] for k, v in reports.items()},
         }
         (out / "history.json").write_text(json.dumps(history, indent=2))

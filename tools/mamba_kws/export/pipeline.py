@@ -63,6 +63,16 @@ def load_model_and_config(checkpoint: str | Path, config: str | Path | None) -> 
     return model, stored
 
 
+def calibration_features(train: Any, cfg: KWSConfig, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The int8 calibration set: n clips of the (generated) training split, drawn with seed 0 unless
+    `rng` is given. tools/train.py --qat calibrates its int8 simulation on the same clips."""
+    from ..data import clip_features
+
+    rng = rng if rng is not None else np.random.default_rng(0)
+    idx = rng.choice(len(train), size=min(n, len(train)), replace=False)
+    return clip_features(train.subset(np.sort(idx)), cfg)
+
+
 def features_for(cfg: KWSConfig, source: str | None, n_calib: int, n_test: int | None,
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(calibration features from the training split, test features, test targets)."""
@@ -70,9 +80,7 @@ def features_for(cfg: KWSConfig, source: str | None, n_calib: int, n_test: int |
 
     splits = prepare_data(cfg, source, progress=False)
     rng = np.random.default_rng(seed)
-    tr = splits.train
-    idx = rng.choice(len(tr), size=min(n_calib, len(tr)), replace=False)
-    calib = clip_features(tr.subset(np.sort(idx)), cfg)
+    calib = calibration_features(splits.train, cfg, n_calib, rng)
     te = splits.test
     if n_test is not None and n_test < len(te):
         te = te.subset(np.sort(rng.choice(len(te), size=n_test, replace=False)))
@@ -97,9 +105,31 @@ def agreement(ref: np.ndarray, got: np.ndarray, targets: np.ndarray | None = Non
     return a
 
 
+RANGES = ("sim-mse", "sim-minmax", "converter")
+
+
+def int8_ranges(model: Any, calib: np.ndarray, policy: str) -> tuple[dict[str, tuple[float, float]] | None, str]:
+    """The int8 activation ranges the graph carries as FakeQuant ops, and what was used.
+
+    "sim-mse"/"sim-minmax": mamba_kws.qat.Int8Sim calibrated on `calib` (the ranges that --qat
+    fine-tuning trained with); "converter": none, the TFLite converter's own min/max calibration.
+    A model the simulation does not cover falls back to the converter's."""
+    from ..qat import Int8Sim, QATError
+
+    if policy not in RANGES:
+        raise ExportError(f"unknown --ranges {policy!r}; choose one of {', '.join(RANGES)}")
+    if policy == "converter":
+        return None, "converter"
+    try:
+        sim = Int8Sim(model)
+    except QATError:
+        return None, "converter (the int8 simulation does not cover this model's switches)"
+    return sim.calibrate(calib, policy.split("-", 1)[1]), policy
+
+
 def export(model: Any, cfg: KWSConfig, out_dir: Path, calib: np.ndarray, test: np.ndarray,
            targets: np.ndarray | None = None, kinds: tuple[str, ...] = KINDS, symbol: str = "model_int8",
-           progress: bool = True, chunks: int = 1) -> dict[str, Any]:
+           progress: bool = True, chunks: int = 1, ranges: str = "sim-mse") -> dict[str, Any]:
     import torch
     from tqdm import tqdm
 
@@ -109,11 +139,16 @@ def export(model: Any, cfg: KWSConfig, out_dir: Path, calib: np.ndarray, test: n
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     concrete = build_tf_function(model, chunks=chunks)
+    concrete_int8, ranges_used = concrete, "converter"
+    if "int8" in kinds:
+        r, ranges_used = int8_ranges(model, calib, ranges)
+        if r is not None:
+            concrete_int8 = build_tf_function(model, chunks=chunks, ranges=r)
     with torch.no_grad():
         ref = model(torch.from_numpy(test)).numpy()
     report: dict[str, Any] = {
         "config": cfg.name, "steps": cfg.steps, "time_chunks": chunks, "model": cfg.to_dict()["model"],
-        "calibration_clips": int(len(calib)), "test_clips": int(len(test)),
+        "calibration_clips": int(len(calib)), "test_clips": int(len(test)), "int8_ranges": ranges_used,
         "torch_accuracy": float(np.mean(ref.argmax(1) == targets)) if targets is not None else None,
         "tf_float_vs_torch": agreement(ref, tf_logits(concrete, test)),
         "models": {},
@@ -122,7 +157,7 @@ def export(model: Any, cfg: KWSConfig, out_dir: Path, calib: np.ndarray, test: n
     for kind in bar:
         bar.set_postfix_str(kind)
         try:
-            data = postprocess(convert(concrete, kind, calib))
+            data = postprocess(convert(concrete_int8 if kind == "int8" else concrete, kind, calib))
         except ExportError as exc:
             if kind == "int16x8":  # optional: reported, not fatal
                 report["models"][kind] = {"error": str(exc)}
@@ -145,7 +180,7 @@ def export(model: Any, cfg: KWSConfig, out_dir: Path, calib: np.ndarray, test: n
 
 def print_summary(report: dict[str, Any], out_dir: Path) -> None:
     print(f"\nexport of {report['config']} ({report['steps']} steps, {report['time_chunks']} time chunk(s)) "
-          f"-> {out_dir}")
+          f"-> {out_dir}; int8 activation ranges: {report.get('int8_ranges', 'converter')}")
     f = report["tf_float_vs_torch"]
     print(f"TF float vs PyTorch: max |logit error| {f['max_abs_logit_error']:.2e}, top-1 agreement "
           f"{100 * f['top1_agreement']:.1f}% on {f['n']} test clips")
@@ -175,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib", type=int, default=200, help="training clips for int8 calibration (default 200)")
     p.add_argument("--test", type=int, default=None, help="test clips to check (default: the whole test split)")
     p.add_argument("--kinds", default=",".join(KINDS), help=f"comma list of {', '.join(KINDS)}")
+    p.add_argument("--ranges", default="sim-mse", choices=RANGES,
+                   help="int8 activation ranges: from the int8 simulation of mamba_kws.qat (the ranges --qat "
+                        "fine-tuning trained with; sim-mse clips heavy tails where that lowers the squared error) "
+                        "carried into the graph as FakeQuant ops, or the converter's own min/max calibration")
     p.add_argument("--symbol", default="model_int8", help="C symbol of the generated array (default model_int8)")
     p.add_argument("--time-chunks", type=int, default=None,
                    help="build the graph in N time chunks (all layers per chunk), so that tools/split.py -k N cuts "
@@ -191,6 +230,6 @@ def main(argv: list[str] | None = None) -> int:
     chunks = args.time_chunks if args.time_chunks is not None else cfg.export.get("time_chunks", 1)
     if not isinstance(chunks, int) or not 1 <= chunks <= cfg.steps:
         raise ExportError(f"time chunks must be an integer in 1..{cfg.steps}, got {chunks!r}")
-    report = export(model, cfg, out, calib, test, targets, kinds, args.symbol, chunks=chunks)
+    report = export(model, cfg, out, calib, test, targets, kinds, args.symbol, chunks=chunks, ranges=args.ranges)
     print_summary(report, out)
     return 0

@@ -140,8 +140,13 @@ def extract_weights(model: MambaKWS) -> ModelWeights:
     return ModelWeights(_np(model.stem.weight).T.copy(), _np(model.stem.bias), layers, final, rms, cls_w, cls_b)
 
 
-def build_tf_function(model: MambaKWS, steps: int | None = None, chunks: int = 1) -> Any:
+def build_tf_function(model: MambaKWS, steps: int | None = None, chunks: int = 1,
+                      ranges: dict[str, tuple[float, float]] | None = None) -> Any:
     """A concrete tf.function: float32 features (1, steps*frame_stack, channels) -> logits (1, classes).
+
+    ranges (from `mamba_kws.qat.Int8Sim.calibrate`, keyed like its tensors: "stem", "l0/xc",
+    "l1/t12/h", ...) put a FakeQuant op on each of those tensors, so the int8 converter uses these
+    ranges instead of its own min/max calibration there. The float graph is the same without them.
 
     chunks > 1 builds the graph time chunk by time chunk (every layer on steps [t0, t1), then the
     next chunk), so that a cut between chunks carries only h and the conv window of each layer
@@ -161,13 +166,19 @@ def build_tf_function(model: MambaKWS, steps: int | None = None, chunks: int = 1
     frames = L * k
     W = extract_weights(model)
 
+    def fq(name: str, x: Any) -> Any:
+        if ranges is None or name not in ranges:
+            return x
+        lo, hi = ranges[name]
+        return tf.quantization.fake_quant_with_min_max_args(x, min=min(lo, 0.0), max=max(hi, 0.0), num_bits=8)
+
     def const(a: np.ndarray) -> Any:
         return tf.constant(np.ascontiguousarray(a, dtype=np.float32))
 
-    def act(x: Any) -> Any:
+    def act(x: Any, name: str) -> Any:
         if m.activation == "silu":
-            return x * tf.sigmoid(x)
-        return x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0)  # hard_swish: the converter fuses it
+            return fq(name, x * tf.sigmoid(x))
+        return fq(name, x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0))  # hard_swish: the converter fuses it
 
     def dt_act(x: Any) -> Any:
         return tf.nn.relu(x) if m.dt_activation == "relu" else tf.nn.softplus(x)
@@ -187,10 +198,11 @@ def build_tf_function(model: MambaKWS, steps: int | None = None, chunks: int = 1
     def block(x: Any, lw: LayerWeights, i: int, c: int, state: dict) -> Any:
         """Layer i on time chunk c (rows x: (Lc, d_model)); state carries the conv window and h."""
         Lc = int(x.shape[0])
+        p = f"l{i}/"
         with tf.name_scope(f"layer{i}/c{c}" if chunks > 1 else f"layer{i}"):
             u = rmsnorm(x, lw.rms_eps) if lw.norm == "rmsnorm" else x
             with tf.name_scope("in_proj_x"):
-                xi = dense(u, lw.in_x_w, lw.in_x_b)
+                xi = fq(p + "xi", dense(u, lw.in_x_w, lw.in_x_b))
             with tf.name_scope("conv1d"):
                 d_conv, d_in = lw.conv_w.shape
                 win = state.get("win")
@@ -203,12 +215,12 @@ def build_tf_function(model: MambaKWS, steps: int | None = None, chunks: int = 1
                 y4 = tf.nn.depthwise_conv2d(tf.reshape(xw, (1, Lc + d_conv - 1, 1, d_in)),
                                             const(lw.conv_w.reshape(d_conv, 1, d_in, 1)),
                                             strides=[1, 1, 1, 1], padding="VALID")
-                xc = act(tf.reshape(y4, (Lc, d_in)) + const(lw.conv_b))
+                xc = act(fq(p + "conv", tf.reshape(y4, (Lc, d_in)) + const(lw.conv_b)), p + "xc")
             with tf.name_scope("x_proj"):
-                dt = dt_act(dense(dense(xc, lw.xdt_w, None), lw.dtp_w, lw.dtp_b))
-                Bm = dense(xc, lw.xB_w, None)
-                Cm = dense(xc, lw.xC_w, None)
-                dtx = dt * xc
+                dt = fq(p + "dt", dt_act(dense(fq(p + "dtr", dense(xc, lw.xdt_w, None)), lw.dtp_w, lw.dtp_b)))
+                Bm = fq(p + "B", dense(xc, lw.xB_w, None))
+                Cm = fq(p + "C", dense(xc, lw.xC_w, None))
+                dtx = fq(p + "dtx", dt * xc)
             with tf.name_scope("scan"):
                 n = lw.A.shape[1]
                 h = state.get("h")
@@ -224,31 +236,33 @@ def build_tf_function(model: MambaKWS, steps: int | None = None, chunks: int = 1
                 A_half = const(0.5 * lw.A)
                 ys = []
                 for j in range(Lc):
+                    s = f"{p}t{state['t0'] + j}/"
                     with tf.name_scope(f"t{state['t0'] + j}"):
                         # h_t = Abar_t * h_{t-1} + dt_t * B_t * x_t,  y_t = C_t . h_t
-                        bx = dtxs[j] * Bs[j]
+                        bx = fq(s + "bx", dtxs[j] * Bs[j])
                         if h is None:
                             h = bx
                         elif m.decay == "sigmoid":
                             # 2*sigmoid(v) = 1 + tanh(v/2): h + tanh(dt*A/2)*h needs no x2 op, and TANH's
                             # fixed int8 output scale (1/128) covers the decay's range (-1, 0] exactly.
-                            h = h + tf.tanh(dts[j] * A_half) * h + bx
+                            dh = fq(s + "dh", tf.tanh(fq(s + "dtA", dts[j] * A_half)) * h)
+                            h = fq(s + "h", fq(s + "h1", h + dh) + bx)
                         else:
                             h = decay(dts[j] * A) * h + bx
-                        ys.append(tf.reduce_sum(h * Cs[j], axis=1))
+                        ys.append(tf.reduce_sum(fq(s + "hC", h * Cs[j]), axis=1))
                 state["h"] = h
-                y = tf.stack(ys, axis=0) + xc * const(lw.D)
+                y = fq(p + "yD", fq(p + "y", tf.stack(ys, axis=0)) + fq(p + "xD", xc * const(lw.D)))
             with tf.name_scope("in_proj_z"):
-                z = act(dense(u, lw.in_z_w, lw.in_z_b))
+                z = act(fq(p + "zi", dense(u, lw.in_z_w, lw.in_z_b)), p + "z")
             with tf.name_scope("out_proj"):
-                return x + dense(y * z, lw.out_w, None)
+                return fq(p + "res", x + fq(p + "out", dense(fq(p + "yz", y * z), lw.out_w, None)))
 
     bounds = [round(c * L / chunks) for c in range(chunks + 1)]
 
     @tf.function(input_signature=[tf.TensorSpec((1, frames, ch), tf.float32, name="features")], autograph=False)
     def kws(feats: Any) -> Any:
         with tf.name_scope("stem"):  # all steps at once: its output (L, d_model) is smaller than the input
-            x_all = dense(tf.reshape(feats, (L, k * ch)), W.stem_w, W.stem_b)
+            x_all = fq("stem", dense(tf.reshape(fq("features", feats), (L, k * ch)), W.stem_w, W.stem_b))
         states = [{} for _ in W.layers]
         pooled = None
         for c in range(chunks):
@@ -268,8 +282,8 @@ def build_tf_function(model: MambaKWS, steps: int | None = None, chunks: int = 1
                 elif c + 1 == chunks:
                     pooled = x[t1 - t0 - 1:]
         with tf.name_scope("head"):
-            if m.pooling == "mean" and chunks > 1:
-                return dense(pooled, W.cls_w / L, W.cls_b)
-            return dense(pooled, W.cls_w, W.cls_b)
+            if m.pooling == "mean" and chunks > 1:  # a running sum: not the simulation's "pool" tensor
+                return fq("logits", dense(pooled, W.cls_w / L, W.cls_b))
+            return fq("logits", dense(fq("pool", pooled), W.cls_w, W.cls_b))
 
     return kws.get_concrete_function()

@@ -1,0 +1,144 @@
+"""The int8 preparation of the paper path: scan-state equalisation (mamba_kws.equalize), the int8
+simulation used for quantisation-aware fine-tuning (mamba_kws.qat) and its ranges carried into the
+TFLite graph as FakeQuant ops."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mamba_kws.train import main as train_main
+
+FEATURE_MAX = 26.0
+STEPS = 12
+
+
+def _features(cfg, n: int, seed: int, steps: int | None = None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    frames = cfg.features.frames if steps is None else steps * cfg.model.frame_stack
+    return rng.uniform(0, FEATURE_MAX, (n, frames, cfg.features.channels)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_cfg):
+    from mamba_kws.model import build_model
+
+    torch.manual_seed(0)
+    m = build_model(tiny_cfg).eval()
+    with torch.no_grad():  # non-trivial batchnorm statistics, so that the folding is tested
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm1d):
+                mod.running_mean.uniform_(-1, 1)
+                mod.running_var.uniform_(0.5, 2)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.5, 0.5)
+        for layer in m.layers:  # uneven state channels, as a trained model has
+            layer.mixer.x_proj.weight.mul_(torch.linspace(0.2, 3.0, layer.mixer.x_proj.weight.shape[0])[:, None])
+    return m
+
+
+def test_equalize_keeps_the_float_model_and_evens_the_state(model, tiny_cfg):
+    from mamba_kws.equalize import equalize_model, state_ranges
+
+    feats = _features(tiny_cfg, 8, 1, STEPS)
+    eq = copy.deepcopy(model)
+    before = state_ranges(model, feats)
+    scales = equalize_model(eq, feats, strength=1.0)
+    x = torch.from_numpy(_features(tiny_cfg, 4, 2))
+    with torch.no_grad():
+        ref, got = model(x), eq(x)
+    assert torch.allclose(got, ref, atol=1e-4, rtol=1e-4)
+    after = state_ranges(eq, feats)
+    for m0, m1, (a, b) in zip(before, after, scales, strict=True):
+        # h' = h / (a b) exactly, and the fit evens the channels' ranges in log space
+        np.testing.assert_allclose(m1, m0 / (a[:, None] * b[None, :]), rtol=1e-3, atol=1e-6)
+        assert np.log(m1).std() < np.log(m0).std()
+
+
+def test_simulation_without_quantisers_is_the_model(model, tiny_cfg):
+    from mamba_kws.qat import Int8Sim
+
+    x = torch.from_numpy(_features(tiny_cfg, 4, 3))
+    with torch.no_grad():
+        assert torch.allclose(Int8Sim(model, quantize=False)(x), model(x), atol=1e-5)
+
+
+def test_calibration_ranges_and_fake_quant(model, tiny_cfg):
+    from mamba_kws.qat import Int8Sim, QATError, choose_range, fake_int8
+
+    feats = _features(tiny_cfg, 8, 4, STEPS)
+    sim = Int8Sim(model)
+    mm = dict(sim.calibrate(feats, "minmax"))
+    mse = dict(sim.calibrate(feats, "mse"))
+    L = STEPS
+    names = {"stem", "pool", "logits", "l0/xc", "l0/y", "l0/yz", "l0/t0/bx", f"l0/t{L - 1}/h", "l0/t1/dh"}
+    assert names <= set(mm) and set(mm) == set(mse)
+    assert "l0/t0/h" not in mm  # h_0 = dt_0 B_0 x_0 is the bx tensor itself
+    for k, (lo, hi) in mse.items():  # the MSE range is the min/max range, clipped
+        assert mm[k][0] <= lo + 1e-6 and hi <= mm[k][1] + 1e-6, k
+    # a heavy-tailed tensor is clipped, an even one is not
+    g = torch.Generator().manual_seed(0)
+    heavy = torch.cat([torch.randn(50000, generator=g), torch.tensor([200.0])])  # one far outlier
+    lo, hi = choose_range(heavy, "mse")
+    assert hi < 0.99 * 200.0 and lo == pytest.approx(hi / 200.0 * float(heavy.min()))
+    even = torch.rand(20000, generator=g) * 4 - 1
+    assert choose_range(even, "mse") == pytest.approx((float(even.min()), float(even.max())))
+    v = torch.linspace(-3, 5, 1001)
+    q = fake_int8(v, -2.0, 2.0)
+    step = 4.0 / 255  # the range is nudged so that 0 is on the grid: at most one step off
+    assert float(q.min()) >= -2.0 - step and float(q.max()) <= 2.0 + step
+    assert len(torch.unique(q)) <= 256
+    with torch.no_grad():
+        x = torch.from_numpy(feats[:2])
+        assert not torch.allclose(sim(x), model(x))
+    with pytest.raises(QATError):
+        sim.calibrate(feats, "percentile")
+
+
+def test_ranges_reach_the_int8_tflite(model, tiny_cfg):
+    from mamba_kws.export.convert import convert
+    from mamba_kws.export.flatbuf import load_model, tensor_info
+    from mamba_kws.export.tfgraph import build_tf_function
+    from mamba_kws.qat import Int8Sim
+
+    feats = _features(tiny_cfg, 8, 5, STEPS)
+    ranges = Int8Sim(model).calibrate(feats, "mse")
+    lo, hi = ranges["stem"]
+    ranges = dict(ranges, stem=(lo * 0.5, hi * 0.5))  # not what the converter would calibrate
+    tfl = load_model(convert(build_tf_function(model, steps=STEPS, ranges=ranges), "int8", feats))
+    sg = tfl.subgraphs[0]
+    names = [tfl.operatorCodes[op.opcodeIndex] for op in sg.operators]
+    fc = [op for op, code in zip(sg.operators, names, strict=True)
+          if max(code.builtinCode, code.deprecatedBuiltinCode) == 9]  # FULLY_CONNECTED
+    stem_out = tensor_info(tfl, int(fc[0].outputs[0]))
+    scale = float(sg.tensors[int(fc[0].outputs[0])].quantization.scale[0])
+    assert stem_out.dtype == "int8"
+    assert scale == pytest.approx((max(hi * 0.5, 0) - min(lo * 0.5, 0)) / 255, rel=0.02)
+
+
+def test_qat_fine_tuning_runs_and_records_it(repo_root, tmp_path):
+    from mamba_kws.checkpoint import read_checkpoint
+
+    common = ["--config", str(repo_root / "models" / "tiny.yaml"), "--cache", str(tmp_path / "data"),
+              "--workers", "0", "--quiet", "--no-real-eval", "--real-train", ""]
+    assert train_main([*common, "--out", str(tmp_path / "base"), "--max-steps", "3"]) == 0
+    assert train_main([*common, "--out", str(tmp_path / "qat"), "--init", str(tmp_path / "base" / "best.pt"),
+                       "--qat", "--qat-match", "1", "--max-steps", "3"]) == 0
+    import json
+
+    summary = json.loads((tmp_path / "qat" / "summary.json").read_text())
+    assert summary["qat"] is True and summary["init"].endswith("best.pt")
+    base = read_checkpoint(tmp_path / "base" / "best.pt")["model"]
+    tuned = read_checkpoint(tmp_path / "qat" / "best.pt")["model"]
+    assert any(not torch.equal(base[k], tuned[k]) for k in base)
+
+
+def test_qat_without_init_is_one_clear_line(repo_root, tmp_path, capsys):
+    from mamba_kws.errors import cli_main
+
+    rc = cli_main(train_main, ["--config", str(repo_root / "models" / "tiny.yaml"), "--cache", str(tmp_path),
+                               "--qat", "--quiet", "--no-real-eval", "--real-train", ""])
+    err = capsys.readouterr().err
+    assert rc != 0 and "--init" in err and "Traceback" not in err
