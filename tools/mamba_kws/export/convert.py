@@ -31,10 +31,24 @@ def quiet_fds() -> Iterator[None]:
                 os.close(fd)
 
 
+def import_tf() -> Any:
+    """tensorflow, imported without the C++ start-up lines it writes to stderr (oneDNN, CUDA probing)
+    and with its Python deprecation warnings about the conversion path silenced."""
+    import sys
+
+    if "tensorflow" not in sys.modules:
+        with quiet_fds():
+            import tensorflow  # noqa: F401
+    import absl.logging
+    import tensorflow as tf
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    return tf
+
+
 def convert(concrete: Any, kind: str, rep_features: np.ndarray | None = None) -> bytes:
     """One .tflite from a concrete function. rep_features (n, frames, channels) float32 for int8/int16x8."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    tf = import_tf()
 
     if kind not in KINDS:
         raise ExportError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -69,6 +83,6 @@ def convert(concrete: Any, kind: str, rep_features: np.ndarray | None = None) ->
 
 def tf_logits(concrete: Any, feats: np.ndarray) -> np.ndarray:
     """Float TF logits (n, classes) of features (n, frames, channels)."""
-    import tensorflow as tf
+    tf = import_tf()
 
     return np.concatenate([concrete(tf.constant(f[None], tf.float32)).numpy() for f in feats])

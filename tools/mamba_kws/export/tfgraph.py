@@ -152,8 +152,9 @@ def build_tf_function(model: MambaKWS, steps: int | None = None, chunks: int = 1
     next chunk), so that a cut between chunks carries only h and the conv window of each layer
     and the running pooled sum: what tools/split.py needs to cut along time cheaply.
     """
-    import tensorflow as tf
+    from .convert import import_tf
 
+    tf = import_tf()
     cfg = model.cfg
     check_switches(cfg)
     m = cfg.model
