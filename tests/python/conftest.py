@@ -28,3 +28,26 @@ def tiny_cfg():
     from mamba_kws.config import load_config
 
     return load_config(REPO / "models" / "tiny.yaml")
+
+
+def seeded_model(cfg):
+    """An untrained model (seed 0) with non-trivial batchnorm statistics, so that folding is tested."""
+    import torch
+    from mamba_kws.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    return model
+
+
+@pytest.fixture(scope="session")
+def seeded():
+    """`seeded_model` for tests: seeded(cfg) -> model."""
+    return seeded_model

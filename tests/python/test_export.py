@@ -23,29 +23,13 @@ def _features(cfg, n: int, seed: int, steps: int | None = None) -> np.ndarray:
     return rng.uniform(0, FEATURE_MAX, (n, frames, cfg.features.channels)).astype(np.float32)
 
 
-def _seeded(cfg):
-    from mamba_kws.model import build_model
-
-    torch.manual_seed(0)
-    model = build_model(cfg).eval()
-    # Give the batchnorms non-trivial statistics so that folding them is actually tested.
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                m.running_mean.uniform_(-1, 1)
-                m.running_var.uniform_(0.5, 2)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    return model
-
-
 @pytest.fixture(scope="module")
-def tiny(tiny_cfg):
+def tiny(tiny_cfg, seeded):
     from mamba_kws.export.convert import convert
     from mamba_kws.export.pipeline import postprocess
     from mamba_kws.export.tfgraph import build_tf_function
 
-    model = _seeded(tiny_cfg)
+    model = seeded(tiny_cfg)
     concrete = build_tf_function(model, steps=STEPS)
     calib = _features(tiny_cfg, 16, 1, STEPS)
     raw_int8 = convert(concrete, "int8", calib)
@@ -173,7 +157,7 @@ def test_truncated_tflite_is_one_clear_error(tiny, tmp_path, capsys):
     assert err.startswith("error:") and "corrupt or truncated" in err and "\n" not in err
 
 
-def test_unsupported_op_is_named_with_its_layer(tiny_cfg):
+def test_unsupported_op_is_named_with_its_layer(tiny_cfg, seeded):
     """The original exp decay gives int8 EXP, which TFLM only has in float."""
     from mamba_kws.export.convert import convert
     from mamba_kws.export.pipeline import postprocess
@@ -181,19 +165,19 @@ def test_unsupported_op_is_named_with_its_layer(tiny_cfg):
     from mamba_kws.export.tflm import min_arena
 
     cfg = dataclasses.replace(tiny_cfg, model=dataclasses.replace(tiny_cfg.model, decay="exp"))
-    model = _seeded(cfg)
+    model = seeded(cfg)
     data = postprocess(convert(build_tf_function(model, steps=4), "int8", _features(cfg, 4, 6)[:, :8]))
     with pytest.raises(ExportError, match=r"TFLM does not support op EXP \(int8\).*layer 'layer0/scan/t1'"):
         min_arena(data)
 
 
-def test_checkpoint_not_matching_config(tiny_cfg, tmp_path, capsys, repo_root):
+def test_checkpoint_not_matching_config(tiny_cfg, tmp_path, capsys, repo_root, seeded):
     from mamba_kws.checkpoint import save_checkpoint
     from mamba_kws.errors import cli_main
     from mamba_kws.export.pipeline import main
 
     ckpt = tmp_path / "tiny.pt"
-    save_checkpoint(ckpt, _seeded(tiny_cfg), tiny_cfg)
+    save_checkpoint(ckpt, seeded(tiny_cfg), tiny_cfg)
     code = cli_main(main, ["--checkpoint", str(ckpt), "--config", str(repo_root / "models" / "kws_mamba.yaml")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "does not match the config" in err and "\n" not in err

@@ -22,18 +22,9 @@ def _features(cfg, n: int, seed: int, steps: int | None = None) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def model(tiny_cfg):
-    from mamba_kws.model import build_model
-
-    torch.manual_seed(0)
-    m = build_model(tiny_cfg).eval()
-    with torch.no_grad():  # non-trivial batchnorm statistics, so that the folding is tested
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm1d):
-                mod.running_mean.uniform_(-1, 1)
-                mod.running_var.uniform_(0.5, 2)
-                mod.weight.uniform_(0.5, 1.5)
-                mod.bias.uniform_(-0.5, 0.5)
+def model(tiny_cfg, seeded):
+    m = seeded(tiny_cfg)
+    with torch.no_grad():
         for layer in m.layers:  # uneven state channels, as a trained model has
             layer.mixer.x_proj.weight.mul_(torch.linspace(0.2, 3.0, layer.mixer.x_proj.weight.shape[0])[:, None])
     return m
