@@ -1,4 +1,12 @@
-/* The KWS model in TFLM (builtin ops, or the fused MAMBA_BLOCK custom op with CONFIG_TFLM_MAMBA). */
+/*
+ * The KWS model in TFLM (builtin ops, or the fused MAMBA_BLOCK custom op with CONFIG_TFLM_MAMBA).
+ *
+ * CONFIG_KWS_INFERENCE_WINDOW     every hop: the model on the last KWS_WINDOW_FRAMES frames.
+ * CONFIG_KWS_INFERENCE_STREAMING  every hop: ONE step of the streaming model on the hop's
+ *                                 KWS_FRAME_STACK frames (the Mamba state lives in the op), then
+ *                                 the stream_mean readout (kws_readout.h).
+ * tools/mamba_kws/firmware.py (ImageModel) runs exactly this on the host to pick the clips.
+ */
 #include "inference.h"
 
 #include <math.h>
@@ -13,30 +21,73 @@
 #if KWS_MODEL_HAS_MAMBA_BLOCK
 #include "tflm_mamba_ops.h"
 #endif
+#ifdef CONFIG_KWS_INFERENCE_STREAMING
+#include "kws_readout.h"
+#endif
 
 #include <zephyr/sys/printk.h>
 
 namespace {
 
 constexpr int kFrameValues = KWS_CHANNELS;
-constexpr int kWindowValues = KWS_WINDOW_FRAMES * KWS_CHANNELS;
+#ifdef CONFIG_KWS_INFERENCE_STREAMING
+/* The model input: one step, KWS_FRAME_STACK frames; the output: the last block's h (int8). */
+constexpr int kInputValues = KWS_FRAME_STACK * KWS_CHANNELS;
+constexpr int kOutputValues = KWS_STREAM_DIM;
+#if KWS_MODEL_INPUT_IS_FLOAT || KWS_MODEL_OUTPUT_IS_FLOAT
+#error "streaming needs the int8 fused streaming model (tools/fused_tflite.py --streaming --int8)"
+#endif
+#else
+constexpr int kInputValues = KWS_WINDOW_FRAMES * KWS_CHANNELS;
+constexpr int kOutputValues = KWS_NUM_CLASSES;
+#endif
 
 alignas(16) uint8_t arena[CONFIG_KWS_ARENA_BYTES];
 tflite::MicroInterpreter *interpreter;
 TfLiteTensor *input;
 TfLiteTensor *output;
 
-/* The last KWS_WINDOW_FRAMES frames in the model's input type, oldest first. */
+/*
+ * Window: the last KWS_WINDOW_FRAMES frames in the model's input type, oldest first.
+ * Streaming: the frames of the current step (filled frame by frame).
+ */
 #if KWS_MODEL_INPUT_IS_FLOAT
-float window_f[kWindowValues];
+float frames_f[kInputValues];
 #else
-int8_t window_q[kWindowValues];
+int8_t frames_q[kInputValues];
 
 int8_t quantize(float x)
 {
 	float q = roundf(x / input->params.scale) + (float)input->params.zero_point;
 
 	return (int8_t)(q < -128.0f ? -128.0f : (q > 127.0f ? 127.0f : q));
+}
+#endif
+
+#ifdef CONFIG_KWS_INFERENCE_STREAMING
+int step_fill;                                   /* frames of the current step so far */
+int8_t ring[KWS_STREAM_STEPS][KWS_STREAM_DIM];   /* the last KWS_STREAM_STEPS step outputs h */
+int32_t ring_sum[KWS_STREAM_DIM];
+uint32_t steps_seen;
+#endif
+
+#if defined(CONFIG_KWS_INFERENCE_STREAMING) || !KWS_MODEL_OUTPUT_IS_SOFTMAX
+/* p_k = exp(z_k - max z) / sum_j exp(z_j - max z), in place */
+void softmax(float *z, int n)
+{
+	float mx = -INFINITY;
+	float sum = 0.0f;
+
+	for (int k = 0; k < n; k++) {
+		mx = z[k] > mx ? z[k] : mx;
+	}
+	for (int k = 0; k < n; k++) {
+		z[k] = expf(z[k] - mx);
+		sum += z[k];
+	}
+	for (int k = 0; k < n; k++) {
+		z[k] /= sum;
+	}
 }
 #endif
 
@@ -67,8 +118,8 @@ extern "C" int kws_inference_init(size_t *arena_used)
 	}
 	input = interpreter->input(0);
 	output = interpreter->output(0);
-	if ((int)input->bytes != kWindowValues * (KWS_MODEL_INPUT_IS_FLOAT ? 4 : 1) ||
-	    (int)output->bytes != KWS_NUM_CLASSES * (KWS_MODEL_OUTPUT_IS_FLOAT ? 4 : 1)) {
+	if ((int)input->bytes != kInputValues * (KWS_MODEL_INPUT_IS_FLOAT ? 4 : 1) ||
+	    (int)output->bytes != kOutputValues * (KWS_MODEL_OUTPUT_IS_FLOAT ? 4 : 1)) {
 		printk("model input/output sizes do not match kws_params.h\n");
 		return -4;
 	}
@@ -79,59 +130,100 @@ extern "C" int kws_inference_init(size_t *arena_used)
 
 extern "C" void kws_inference_reset(void)
 {
+#ifdef CONFIG_KWS_INFERENCE_STREAMING
+	/* MicroInterpreter::Reset: every stateful MAMBA_BLOCK back to the zero state. */
+	if (interpreter != nullptr) {
+		(void)interpreter->Reset();
+	}
+	step_fill = 0;
+	steps_seen = 0;
+	memset(ring, 0, sizeof(ring));
+	memset(ring_sum, 0, sizeof(ring_sum));
+#endif
 #if KWS_MODEL_INPUT_IS_FLOAT
-	memset(window_f, 0, sizeof(window_f));
+	memset(frames_f, 0, sizeof(frames_f));
 #else
-	memset(window_q, quantize(0.0f), sizeof(window_q));
+	memset(frames_q, quantize(0.0f), sizeof(frames_q));
 #endif
 }
 
 extern "C" void kws_inference_push_frame(const uint16_t *features)
 {
-#if KWS_MODEL_INPUT_IS_FLOAT
-	memmove(window_f, window_f + kFrameValues, sizeof(float) * (kWindowValues - kFrameValues));
-	for (int i = 0; i < kFrameValues; i++) {
-		window_f[kWindowValues - kFrameValues + i] = features[i] * KWS_FEATURE_SCALE;
-	}
+#ifdef CONFIG_KWS_INFERENCE_STREAMING
+	int8_t *dst = frames_q + step_fill * kFrameValues;
+
+	step_fill = (step_fill + 1) % KWS_FRAME_STACK;
+#elif KWS_MODEL_INPUT_IS_FLOAT
+	float *dst = frames_f + kInputValues - kFrameValues;
+
+	memmove(frames_f, frames_f + kFrameValues, sizeof(float) * (kInputValues - kFrameValues));
 #else
-	memmove(window_q, window_q + kFrameValues, kWindowValues - kFrameValues);
-	for (int i = 0; i < kFrameValues; i++) {
-		window_q[kWindowValues - kFrameValues + i] = quantize(features[i] * KWS_FEATURE_SCALE);
-	}
+	int8_t *dst = frames_q + kInputValues - kFrameValues;
+
+	memmove(frames_q, frames_q + kFrameValues, kInputValues - kFrameValues);
 #endif
+	for (int i = 0; i < kFrameValues; i++) {
+#if KWS_MODEL_INPUT_IS_FLOAT
+		dst[i] = features[i] * KWS_FEATURE_SCALE;
+#else
+		dst[i] = quantize(features[i] * KWS_FEATURE_SCALE);
+#endif
+	}
 }
+
+#ifdef CONFIG_KWS_INFERENCE_STREAMING
+/*
+ * stream_mean: S_t = sum_{i = t - n + 1 .. t} h_i  (int32; n = min(t + 1, KWS_STREAM_STEPS))
+ *              m_t = (S_t / n - zp) * scale,  p_t = softmax(W m_t + b)
+ */
+static void stream_mean_readout(const int8_t *h, float *posteriors)
+{
+	const uint32_t slot = steps_seen % KWS_STREAM_STEPS;
+	float mean[KWS_STREAM_DIM];
+
+	steps_seen++;
+	const float n = (float)(steps_seen < KWS_STREAM_STEPS ? steps_seen : KWS_STREAM_STEPS);
+
+	for (int j = 0; j < KWS_STREAM_DIM; j++) {
+		ring_sum[j] += h[j] - ring[slot][j];
+		ring[slot][j] = h[j];
+		mean[j] = ((float)ring_sum[j] / n - (float)KWS_STREAM_H_ZP) * KWS_STREAM_H_SCALE;
+	}
+	for (int k = 0; k < KWS_NUM_CLASSES; k++) {
+		float z = kws_readout_b[k];
+
+		for (int j = 0; j < KWS_STREAM_DIM; j++) {
+			z += kws_readout_w[k][j] * mean[j];
+		}
+		posteriors[k] = z;
+	}
+	softmax(posteriors, KWS_NUM_CLASSES);
+}
+#endif
 
 extern "C" int kws_inference_run(float *posteriors)
 {
 #if KWS_MODEL_INPUT_IS_FLOAT
-	memcpy(input->data.f, window_f, sizeof(window_f));
+	memcpy(input->data.f, frames_f, sizeof(frames_f));
 #else
-	memcpy(input->data.int8, window_q, sizeof(window_q));
+	memcpy(input->data.int8, frames_q, sizeof(frames_q));
 #endif
 	if (interpreter->Invoke() != kTfLiteOk) {
 		return -1;
 	}
-	float mx = -INFINITY;
-
+#ifdef CONFIG_KWS_INFERENCE_STREAMING
+	stream_mean_readout(output->data.int8, posteriors);
+#else
 	for (int k = 0; k < KWS_NUM_CLASSES; k++) {
 #if KWS_MODEL_OUTPUT_IS_FLOAT
 		posteriors[k] = output->data.f[k];
 #else
 		posteriors[k] = (output->data.int8[k] - output->params.zero_point) * output->params.scale;
 #endif
-		mx = posteriors[k] > mx ? posteriors[k] : mx;
 	}
 #if !KWS_MODEL_OUTPUT_IS_SOFTMAX
-	/* p_k = exp(z_k - max z) / sum_j exp(z_j - max z) */
-	float sum = 0.0f;
-
-	for (int k = 0; k < KWS_NUM_CLASSES; k++) {
-		posteriors[k] = expf(posteriors[k] - mx);
-		sum += posteriors[k];
-	}
-	for (int k = 0; k < KWS_NUM_CLASSES; k++) {
-		posteriors[k] /= sum;
-	}
+	softmax(posteriors, KWS_NUM_CLASSES);
+#endif
 #endif
 	return 0;
 }

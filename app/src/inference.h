@@ -1,4 +1,4 @@
-/* The KWS model in TFLM: a window of feature frames in, posteriors out. */
+/* The KWS model in TFLM: feature frames in, posteriors out, one hop at a time (window or streaming). */
 #ifndef KWS_INFERENCE_H_
 #define KWS_INFERENCE_H_
 
@@ -12,13 +12,16 @@ extern "C" {
 /* Set up the interpreter; 0 on success. *arena_used gets the arena bytes TFLM used. */
 int kws_inference_init(size_t *arena_used);
 
-/* Append one frame (KWS_CHANNELS uint16 front-end values) to the window (oldest drops out). */
+/*
+ * Append one frame (KWS_CHANNELS uint16 front-end values): to the window (oldest drops out), or
+ * (streaming) to the current step's KWS_FRAME_STACK frames.
+ */
 void kws_inference_push_frame(const uint16_t *features);
 
-/* Clear the window to zero features (as the host's window readout starts). */
+/* Zero features in the window / a zero model state and an empty readout (as the host starts). */
 void kws_inference_reset(void);
 
-/* Run the model on the current window; posteriors (KWS_NUM_CLASSES, softmax). 0 on success. */
+/* Run one hop (the window, or one streaming step); posteriors (KWS_NUM_CLASSES, softmax). 0 on success. */
 int kws_inference_run(float *posteriors);
 
 #ifdef __cplusplus

@@ -1,7 +1,8 @@
 /*
  * Mamba keyword spotting: audio (10 ms chunks) -> micro-frontend (one 40-channel frame per 10 ms)
- * -> every KWS_FRAME_STACK frames (one hop, 20 ms) the model on the last 1 s window -> smoothed
- * posteriors -> one console line per detection.
+ * -> every KWS_FRAME_STACK frames (one hop, 20 ms) the model: one streaming step, or the whole
+ * model on the last 1 s window (CONFIG_KWS_INFERENCE_*) -> smoothed posteriors -> one console line
+ * per detection.
  */
 #include <zephyr/kernel.h>
 #include <zephyr/sys/printk.h>
@@ -109,7 +110,9 @@ int main(void)
 	size_t arena_used = 0;
 	int ret;
 
-	printk("mamba-kws: model %s, %d classes, window %d frames, hop %d ms\n", KWS_MODEL_NAME,
+	printk("mamba-kws: model %s (%s, %s), %d classes, window %d frames, hop %d ms\n",
+	       KWS_MODEL_NAME, IS_ENABLED(CONFIG_KWS_MODEL_FUSED) ? "fused" : "builtin ops",
+	       IS_ENABLED(CONFIG_KWS_INFERENCE_STREAMING) ? "streaming" : "whole window",
 	       KWS_NUM_CLASSES, KWS_WINDOW_FRAMES, KWS_HOP_MS);
 	if (kws_frontend_init() != 0) {
 		printk("front end: out of memory (CONFIG_COMMON_LIBC_MALLOC_ARENA_SIZE)\n");

@@ -1,9 +1,10 @@
 """The KWS firmware's generated sources (app/src/generated) against the model and the host tools.
 
 No Zephyr here: the generated files are regenerated and compared, the front-end constants are
-checked against pymicro-features (the host front end), the clip set is decoded from its C source,
-and the firmware's detector (app/src/detector.c, plain C) is compiled for the host and run against
-mamba_kws.detection.Detector.
+checked against pymicro-features (the host front end), the clip set is decoded from its C source
+and run through the image's model on the host (mamba_kws.firmware.ImageModel: builtin ops in the
+PyPI TFLM, MAMBA_BLOCK in the C core), and the firmware's detector (app/src/detector.c, plain C)
+is compiled for the host and run against mamba_kws.detection.Detector.
 """
 
 from __future__ import annotations
@@ -23,14 +24,20 @@ from mamba_kws.features import FEATURE_SCALE, compute_features
 from mamba_kws.firmware import (
     FRONTEND,
     NOISE_LABEL,
+    FusedHost,
+    ImageModel,
     check_generated,
+    clip_ok,
+    host_scores,
     params_header,
     parse_clips_c,
+    quantize_c,
     sha256_samples,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 GEN = REPO / "app" / "src" / "generated"
+MODELS = REPO / "app" / "model"
 MODEL_YAML = REPO / "models" / "kws_mamba.yaml"
 
 
@@ -48,8 +55,8 @@ def cfg():
 
 
 def test_generated_sources_are_up_to_date(cfg) -> None:
-    stale = check_generated(cfg, REPO / "app" / "model" / "model_int8.tflite", GEN,
-                            REPO / "app" / "model" / "fused_int8.tflite")
+    stale = check_generated(cfg, MODELS / "model_int8.tflite", GEN, MODELS / "fused_int8.tflite",
+                            MODELS / "fused_stream_int8.tflite")
     assert stale == [], f"run tools/gen_firmware.py: {stale} differ"
     assert (GEN / "kws_params.h").read_text() == params_header(cfg)
 
@@ -95,6 +102,54 @@ def test_builtin_clips_decode_with_expected_labels() -> None:
 
 
 @pytest.fixture(scope="module")
+def images(cfg):
+    return {"fused_int8.tflite": ImageModel(cfg, MODELS / "fused_int8.tflite", "window"),
+            "fused_stream_int8.tflite": ImageModel(cfg, MODELS / "fused_stream_int8.tflite", "stream")}
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_builtin_clips_are_detected_by_the_image_models_on_the_host(cfg, images, k) -> None:
+    """What twister checks on QEMU, on the host: each clip through each image's model and mode
+    (clips.json: qemu_cortex_m3's fused streaming default, the fused whole window, the builtin-op
+    model of mps2/an385), with the recorded margin to the threshold."""
+    meta = json.loads((GEN / "clips.json").read_text())
+    want = [("fused_stream_int8.tflite", "stream"), ("fused_int8.tflite", "window"), ("model_int8.tflite", "window")]
+    assert [(i["model"], i["mode"]) for i in meta["images"]] == want
+    name, mode = want[k]
+    image = images[name] if name in images else ImageModel(cfg, MODELS / name, mode)
+    clips = parse_clips_c((GEN / "kws_clips.c").read_text())
+    if k == 2:  # the builtin-op model is slow in the PyPI TFLM (~3 s a clip): clip set 0 here
+        clips = clips[:3]  # (tools/gen_firmware.py --clips checked all of them when it picked them)
+    for (lab, samples), entry in zip(clips, meta["clips"], strict=False):
+        found, best = host_scores(image, cfg, samples)
+        assert found == ([] if lab in (SILENCE_LABEL, NOISE_LABEL) else [lab]), f"{lab}: host detects {found}"
+        assert clip_ok(cfg, lab, found, best, meta["margin"]), f"{lab}: {np.round(best, 3)} within the margin"
+        if k == 0:
+            assert np.allclose(best, [entry["host_best"][x] for x in cfg.labels], atol=1e-3), lab
+
+
+def test_stream_readout_equals_window_model_on_the_first_window(cfg, images) -> None:
+    """From a reset, 49 streaming steps see the same 98 frames through the same causal int8 blocks as
+    the whole-window model: stream_mean (float mean of int8 h, float classifier) and the window
+    model (int8 MEAN, int8 classifier, int8 softmax) differ only by their int8 roundings. The first
+    step of the readout equals the streaming .tflite's own per-step softmax."""
+    full = FusedHost((MODELS / "fused_stream_int8.tflite").read_bytes())
+    w, s = images["fused_int8.tflite"], images["fused_stream_int8.tflite"]
+    for lab, samples in parse_clips_c((GEN / "kws_clips.c").read_text())[:6]:
+        f = compute_features(samples, cfg.features)
+        w.reset()
+        s.reset()
+        full.reset()
+        for i in range(cfg.steps):
+            pw, ps = w.hop(f[2 * i:2 * i + 2]), s.hop(f[2 * i:2 * i + 2])
+            if i == 0:
+                y = full.run(quantize_c(f[:2].reshape(1, -1), s.in_scale, s.in_zp)).reshape(-1)
+                assert np.abs((y.astype(np.float64) + 128) / 256 - ps).max() < 0.02, lab
+        assert np.abs(pw - ps).max() < 0.05, lab
+        assert pw.argmax() == ps.argmax(), lab
+
+
+@pytest.fixture(scope="module")
 def c_detector(tmp_path_factory, cfg):
     """app/src/detector.c built for the host against the generated kws_params.h."""
     cc = shutil.which("cc") or shutil.which("gcc")
@@ -134,3 +189,15 @@ def test_firmware_detector_equals_host_detector(c_detector, cfg) -> None:
             got.append((t, k))
     assert len(want) >= 3
     assert got == want
+
+
+def test_stream_body_refuses_a_whole_window_model_in_one_line(tmp_path, capsys) -> None:
+    from mamba_kws.errors import cli_main
+    from mamba_kws.firmware import FirmwareError, main, stream_body
+
+    with pytest.raises(FirmwareError, match="not a fused streaming model"):
+        stream_body((MODELS / "fused_int8.tflite").read_bytes())
+    args = ["--stream-tflite", str(MODELS / "fused_int8.tflite"), "--out", str(tmp_path), "--fused-tflite", "none"]
+    assert cli_main(main, args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--streaming" in err[0]

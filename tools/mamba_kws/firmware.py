@@ -163,41 +163,302 @@ def ops_header(tflite: Path) -> str:
 
 
 CLIP_TAIL_MS = 300  # silence the firmware feeds after each clip (CONFIG_KWS_CLIP_TAIL_MS)
-MAX_TRIES = 30
+MAX_TRIES = 40
+
+# ------------------------------------------------------------------ the image's model on the host
+# The firmware runs one of three models (app/Kconfig): the builtin-op int8 model on the whole
+# window (KWS_MODEL_BUILTIN), the fused int8 model on the whole window (KWS_MODEL_FUSED +
+# KWS_INFERENCE_WINDOW), or the fused int8 streaming model, one step a hop, with the `stream_mean`
+# readout of mamba_kws.stream (KWS_INFERENCE_STREAMING). `ImageModel` runs the same on the host:
+# builtin ops in the PyPI TFLM (its reference kernels, as the qemu_cortex_m3 image without
+# CMSIS-NN), MAMBA_BLOCK in the C core (modules/tflm_mamba/src through mamba_kws.fused.cbind),
+# called exactly as mamba_block_op.cc calls it.
+
+MODES = ("stream", "window")
+STREAM_DIR = "fused_stream"  # the streaming model's generated sources, under the output folder
+DEFAULT_STREAM = REPO / "app" / "model" / "fused_stream_int8.tflite"
+CLIP_MARGIN = 0.05  # a picked clip's best smoothed score >= threshold + margin (others <= threshold - margin)
 
 
-def host_detections(model: Any, cfg: KWSConfig, samples: np.ndarray, tail_ms: int = CLIP_TAIL_MS) -> list[str]:
-    """The firmware's clip pipeline on the host: a reset front end, the clip then `tail_ms` of
-    silence in 10 ms chunks, the int8 model (TFLM) on the last window every hop, `Detector`."""
+def quantize_c(x: np.ndarray, scale: float, zp: int) -> np.ndarray:
+    """int8 of float32 features as app/src/inference.cc computes it: roundf(x / scale) + zp, clamped
+    (float32 division, halves away from zero)."""
+    v = (np.asarray(x, np.float32) / np.float32(scale)).astype(np.float64)
+    q = np.sign(v) * np.floor(np.abs(v) + 0.5) + zp
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def _tensor_array(model: Any, i: int) -> np.ndarray:
+    from .export.flatbuf import tensor_info
+
+    t = model.subgraphs[0].tensors[i]
+    info = tensor_info(model, i)
+    return np.frombuffer(bytes(bytearray(model.buffers[t.buffer].data)), info.dtype).reshape(info.shape)
+
+
+class _CBlock:
+    """One int8 MAMBA_BLOCK node run by the C core: the weight struct bound to the node's tensors
+    and options, a persistent state, reset before each run unless the node is stateful."""
+
+    def __init__(self, lib: Any, model: Any, op: Any) -> None:
+        import ctypes as C
+
+        from .fused import cbind as cb
+        from .fused_tflite import INT8_INPUTS, decode_options
+
+        o = decode_options(op.customOptions)
+        self.lib, self.stateful = lib.lib, bool(o["stateful"])
+        enums = {"decay": {"exp": 0, "sigmoid": 1}, "dt_activation": {"relu": 0, "softplus": 1},
+                 "activation": {"silu": 0, "hard_swish": 1}, "norm": {"none": 0, "rmsnorm": 1, "affine": 2}}
+        self.cfg = cb.BlockConfig(*(int(o[k]) for k in ("d_model", "d_inner", "d_state", "d_conv", "dt_rank")),
+                                  *(enums[k][o[k]] for k in ("decay", "dt_activation", "activation", "norm")))
+        if self.cfg.norm == 1:
+            raise FirmwareError("an int8 MAMBA_BLOCK with rmsnorm cannot run (the op refuses it too)")
+        t = {name: _tensor_array(model, int(i)) for name, i in zip(INT8_INPUTS, op.inputs, strict=True) if name != "u"}
+        keep = self.keep = cb._Keep()
+
+        def layer(name: str, cls: type = cb.LinearQ8) -> Any:
+            p = t[f"{name}_params"]
+            zp = int(o[f"{name}_out_zp"])
+            return cls(keep.i8(t[f"{name}_W"]), keep.i32(p[0]), keep.i32(p[1]), keep.i32(p[2]), zp)
+
+        ssm = cb.SSMQ8(keep.i32(t["A_q20"]), keep.i32(t["D"][0]), keep.i32(t["D"][1]),
+                       *(int(o[f"ssm_{k}"]) for k in ("x_zp", "dt_zp", "B_zp", "C_zp", "bx_shift", "hc_mult",
+                                                       "hc_shift", "y_zp")))
+        luts = t["luts"]
+        self.w = cb.BlockQ8Weights(
+            int(o["in_zp"]), layer("in_proj_x"), layer("in_proj_z"), layer("conv", cb.Conv1dQ8), keep.i8(luts[0]),
+            layer("x_proj_dt"), layer("x_proj_B"), layer("x_proj_C"), layer("dt_proj"), keep.i8(luts[1]), ssm,
+            keep.i8(luts[2]), *(int(o[k]) for k in ("gate_zp", "yg_mult", "yg_shift", "yg_zp")), layer("out_proj"),
+            *(int(o[k]) for k in ("res_u_mult", "res_u_shift", "res_m_mult", "res_m_shift", "out_zp")),
+            cb.RMSNormQ8())
+        self.state = cb.BlockQ8State()
+        self.mem = np.zeros(self.lib.tm_block_q8_state_bytes(C.byref(self.cfg)) // 4 + 2, np.int32)
+        self.lib.tm_block_q8_state_bind(C.byref(self.cfg), C.byref(self.w), C.byref(self.state),
+                                        self.mem.ctypes.data_as(C.c_void_p))
+        self.scratch = np.zeros(self.lib.tm_block_q8_scratch_bytes(C.byref(self.cfg)), np.int8)
+
+    def reset(self) -> None:
+        import ctypes as C
+
+        self.lib.tm_block_q8_reset(C.byref(self.cfg), C.byref(self.w), C.byref(self.state))
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        import ctypes as C
+
+        if not self.stateful:
+            self.reset()
+        u = np.ascontiguousarray(u, np.int8)
+        out = np.zeros_like(u)
+        steps = u.size // self.cfg.d_model
+        self.lib.tm_block_q8_run(C.byref(self.cfg), C.byref(self.w), C.byref(self.state),
+                                 u.ctypes.data_as(C.POINTER(C.c_int8)), C.c_int32(steps),
+                                 out.ctypes.data_as(C.POINTER(C.c_int8)), self.scratch.ctypes.data_as(C.c_void_p))
+        return out
+
+
+class FusedHost:
+    """A .tflite on the host as the firmware's TFLM runs it: runs of builtin ops in the PyPI TFLM
+    (one interpreter each, cut out of the model), each MAMBA_BLOCK in the C core (`_CBlock`)."""
+
+    def __init__(self, data: bytes, source: str = "model") -> None:
+        from .export.flatbuf import cut, load_model, op_name, tensor_info
+        from .export.tflm import TFLMModel
+
+        m = load_model(data, source)
+        sg = m.subgraphs[0]
+        names = [op_name(m, op) for op in sg.operators]
+        consts = {i for i in range(len(sg.tensors)) if tensor_info(m, i).const}
+        lib = None
+        self.parts: list[tuple[Any, list[int], list[int]]] = []  # (runner, input tensors, output tensors)
+        k = 0
+        while k < len(names):
+            if names[k] == MAMBA_OP:
+                if lib is None:
+                    from .fused.cbind import load
+
+                    lib = load()
+                op = sg.operators[k]
+                self.parts.append((_CBlock(lib, m, op), [int(op.inputs[0])], [int(op.outputs[0])]))
+                k += 1
+                continue
+            stop = k
+            while stop < len(names) and names[stop] != MAMBA_OP:
+                stop += 1
+            made = {int(o) for op in sg.operators[k:stop] for o in op.outputs}
+            read = [int(i) for op in sg.operators[k:stop] for i in op.inputs if i >= 0 and int(i) not in consts]
+            ins = list(dict.fromkeys(i for i in read if i not in made))
+            later = {int(i) for op in sg.operators[stop:] for i in op.inputs} | {int(o) for o in sg.outputs}
+            outs = [o for o in dict.fromkeys(int(o) for op in sg.operators[k:stop] for o in op.outputs) if o in later]
+            self.parts.append((TFLMModel(cut(m, k, stop, ins, outs), None, f"{source} ops {k}..{stop - 1}"), ins, outs))
+            k = stop
+        self.inputs = [tensor_info(m, int(i)) for i in sg.inputs]
+        self.outputs = [tensor_info(m, int(i)) for i in sg.outputs]
+        self._in, self._out = int(sg.inputs[0]), int(sg.outputs[0])
+        self.ops = names
+
+    def reset(self) -> None:
+        """MicroInterpreter::Reset(): every stateful block starts again from the zero state."""
+        for runner, _, _ in self.parts:
+            if isinstance(runner, _CBlock):
+                runner.reset()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        vals = {self._in: np.asarray(x).reshape(self.inputs[0].shape)}
+        for runner, ins, outs in self.parts:
+            if isinstance(runner, _CBlock):
+                vals[outs[0]] = runner(vals[ins[0]])
+            else:
+                for o, y in zip(outs, runner.run(*(vals[i] for i in ins)), strict=True):
+                    vals[o] = y
+        return vals[self._out]
+
+
+def stream_body(data: bytes) -> tuple[bytes, dict[str, Any]]:
+    """The streaming .tflite (tools/fused_tflite.py --streaming --int8: stem, blocks, classifier,
+    softmax per step) split for the `stream_mean` readout: the body up to the last block's output
+    h (int8 [1, d_model]), and the classifier dequantised to float {"W" (classes, d_model), "b",
+    "h_scale", "h_zp"}. The firmware averages the last `steps` h and applies the classifier."""
+    from .export.flatbuf import cut, load_model, op_list, tensor_info
+    from .fused_tflite import decode_options
+
+    m = load_model(data, "streaming model")
+    ops = op_list(m)
+    sg = m.subgraphs[0]
+    blocks = [op for op, name in zip(sg.operators, ops, strict=True) if name == MAMBA_OP]
+    stateful = [bool(decode_options(op.customOptions).get("stateful")) for op in blocks]
+    if not stateful or not all(stateful) or ops[-2:] != ["FULLY_CONNECTED", "SOFTMAX"]:
+        raise FirmwareError(f"not a fused streaming model (ops {' -> '.join(ops)}); "
+                            "write one with tools/fused_tflite.py --streaming --int8")
+    k = len(ops) - 2
+    fc = sg.operators[k]
+    h, w, b = (int(i) for i in fc.inputs)
+    hi, wi, bi = (tensor_info(m, i) for i in (h, w, b))
+    if hi.shape != (1, hi.shape[-1]) or hi.dtype != "int8" or len(wi.scale) != 1:
+        raise FirmwareError("the streaming model's classifier is not a per-tensor int8 FULLY_CONNECTED on [1, d]")
+    readout = {
+        "W": _tensor_array(m, w).astype(np.float32) * np.float32(wi.scale[0]),
+        "b": _tensor_array(m, b).astype(np.float32) * np.float32(bi.scale[0]),
+        "h_scale": float(hi.scale[0]),
+        "h_zp": int(hi.zero_point[0]),
+    }
+    return cut(m, 0, k, [int(sg.inputs[0])], [h]), readout
+
+
+class ImageModel:
+    """The model of a firmware image on the host, one hop at a time: `hop(frames)` with the hop's
+    `frame_stack` new feature frames (float, as pymicro-features gives them) -> posteriors.
+    mode "window": the model on the last 1 s of frames (zeros after a reset) every hop.
+    mode "stream": one step of the streaming body, then the mean of the last `cfg.steps` step
+    outputs (fewer after a reset) through the float classifier, softmax (mamba_kws.stream's
+    `stream_mean`, with int8 h)."""
+
+    def __init__(self, cfg: KWSConfig, tflite: Path, mode: str = "window") -> None:
+        if mode not in MODES:
+            raise FirmwareError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        data = Path(tflite).read_bytes() if Path(tflite).is_file() else None
+        if data is None:
+            raise FirmwareError(f"no model file {tflite}")
+        self.cfg, self.mode, self.name = cfg, mode, Path(tflite).name
+        self.readout: dict[str, Any] | None = None
+        if mode == "stream":
+            data, self.readout = stream_body(data)
+        self.model = FusedHost(data, str(tflite))
+        inp = self.model.inputs[0]
+        if inp.dtype != "int8":
+            raise FirmwareError(f"{tflite}: the firmware runs int8 models; its input is {inp.dtype}")
+        self.in_scale, self.in_zp = inp.scale[0], inp.zero_point[0]
+        self.reset()
+
+    def reset(self) -> None:
+        f = self.cfg.features
+        self.model.reset()
+        self.window = np.full((f.frames, f.channels), quantize_c(np.zeros(1), self.in_scale, self.in_zp)[0], np.int8)
+        if self.readout is not None:
+            self.ring = np.zeros((self.cfg.steps, self.readout["W"].shape[1]), np.int64)
+            self.ring_sum = np.zeros(self.readout["W"].shape[1], np.int64)
+        self.hops = 0
+
+    def hop(self, frames: np.ndarray) -> np.ndarray:
+        from .stream import softmax
+
+        q = quantize_c(frames, self.in_scale, self.in_zp)
+        if self.readout is None:
+            k = len(q)
+            self.window = np.concatenate([self.window[k:], q])
+            y = self.model.run(self.window[None]).reshape(-1)
+            out = self.model.outputs[0]
+            logits = (y.astype(np.float64) - out.zero_point[0]) * out.scale[0]
+            p = logits if self.model.ops[-1] == "SOFTMAX" else softmax(logits)
+        else:
+            r = self.readout
+            h = self.model.run(q.reshape(1, -1)).reshape(-1).astype(np.int64)
+            slot = self.hops % self.cfg.steps
+            self.ring_sum += h - self.ring[slot]
+            self.ring[slot] = h
+            n = min(self.hops + 1, self.cfg.steps)
+            mean = (self.ring_sum.astype(np.float32) / np.float32(n) - np.float32(r["h_zp"])) * np.float32(r["h_scale"])
+            p = softmax((r["W"] @ mean + r["b"]).astype(np.float64))
+        self.hops += 1
+        return np.asarray(p, np.float64)
+
+
+def host_scores(image: ImageModel, cfg: KWSConfig, samples: np.ndarray,
+                tail_ms: int = CLIP_TAIL_MS) -> tuple[list[str], np.ndarray]:
+    """The firmware's clip pipeline on the host: a reset front end and model, the clip then
+    `tail_ms` of silence in 10 ms chunks, `image.hop` every frame_stack frames, `Detector`.
+    Returns the detected keywords and the highest smoothed posterior of each label."""
     from .detection import Detector
-    from .export.tflm import dequantize, quantize
     from .features import FeatureExtractor
-    from .stream import softmax
 
     f = cfg.features
     fe = FeatureExtractor(f)
     det = Detector(detection_params(cfg))
-    audio = np.concatenate([samples, np.zeros(f.sample_rate * tail_ms // 1000, np.int16)])
-    win = np.zeros((f.frames, f.channels), np.float32)
-    found, pending = [], 0
+    image.reset()
+    audio = np.concatenate([np.asarray(samples, np.int16), np.zeros(f.sample_rate * tail_ms // 1000, np.int16)])
+    found: list[str] = []
+    best = np.zeros(len(cfg.labels))
+    pending: list[np.ndarray] = []
     for i in range(0, len(audio) - f.stride_samples + 1, f.stride_samples):
         for fr in fe.push(audio[i:i + f.stride_samples]):
-            win = np.concatenate([win[1:], fr[None]])
-            pending += 1
-            if pending == cfg.model.frame_stack:
-                pending = 0
-                y = model.run(quantize(win[None], model.inputs[0]))[0]
-                d = det.update(softmax(dequantize(y, model.outputs[0]).reshape(-1).astype(np.float64)))
+            pending.append(fr)
+            if len(pending) == cfg.model.frame_stack:
+                d = det.update(image.hop(np.stack(pending)))
+                pending = []
+                best = np.maximum(best, det.smoothed)
                 if d is not None:
                     found.append(d.name)
-    return found
+    return found, best
 
 
-def pick_clips(cfg: KWSConfig, data_dir: Path, tflite: Path | None = None) -> list[tuple[str, str]]:
-    """(label, relative wav path) for every keyword, _silence_ and _noise_ (a background-noise file).
-    Without `tflite`: the first clip of each label in the sorted test list. With it: the first clip
-    (of at most MAX_TRIES) on which the host pipeline (`host_detections`) gives exactly the clip's
-    label (nothing for _silence_ / _noise_): the firmware must then reproduce the host."""
+def host_detections(image: ImageModel, cfg: KWSConfig, samples: np.ndarray, tail_ms: int = CLIP_TAIL_MS) -> list[str]:
+    return host_scores(image, cfg, samples, tail_ms)[0]
+
+
+def clip_ok(cfg: KWSConfig, label: str, found: list[str], best: np.ndarray, margin: float = CLIP_MARGIN) -> bool:
+    """A clip the image must get right with room to spare: exactly its keyword detected (nothing for
+    _silence_ / _noise_), its best smoothed score >= threshold + margin, every other keyword's
+    <= threshold - margin."""
+    params = detection_params(cfg)
+    want = [] if label in (SILENCE_LABEL, NOISE_LABEL) else [label]
+    if found != want:
+        return False
+    for k, (lab, fires, thr) in enumerate(zip(cfg.labels, params["fires"], params["thresholds"], strict=True)):
+        if not fires:
+            continue
+        if lab == label and best[k] < thr + margin:
+            return False
+        if lab != label and best[k] > thr - margin:
+            return False
+    return True
+
+
+def pick_clips(cfg: KWSConfig, data_dir: Path, images: list[ImageModel] | None = None,
+               margin: float = CLIP_MARGIN) -> list[tuple[str, str, list[float]]]:
+    """(label, relative wav path, best smoothed scores of the first image) for every keyword,
+    _silence_ and _noise_ (a background-noise file). Without `images`: the first clip of each label
+    in the sorted test list. With them: the first clip (of at most MAX_TRIES) that every image's
+    model on the host gets right with `margin` to spare (`clip_ok`): the firmware must reproduce it."""
     test_list = data_dir / "testing_list.txt"
     if not test_list.is_file():
         raise FirmwareError(f"{data_dir} has no testing_list.txt (expected a Speech Commands layout)")
@@ -205,26 +466,26 @@ def pick_clips(cfg: KWSConfig, data_dir: Path, tflite: Path | None = None) -> li
     noise = sorted(str(p.relative_to(data_dir)) for p in (data_dir / "_background_noise_").glob("*.wav"))
     if not noise:
         raise FirmwareError(f"{data_dir}/_background_noise_ has no .wav files")
-    model = None
-    if tflite is not None:
-        from .export.tflm import TFLMModel
+    from tqdm import tqdm
 
-        model = TFLMModel(Path(tflite).read_bytes(), None)
-    out: list[tuple[str, str]] = []
-    for lab in [*(lab for lab in cfg.labels if lab != UNKNOWN_LABEL), NOISE_LABEL]:
+    out: list[tuple[str, str, list[float]]] = []
+    labels = [*(lab for lab in cfg.labels if lab != UNKNOWN_LABEL), NOISE_LABEL]
+    for lab in tqdm(labels, desc="picking clips", disable=not images):
         cands = noise if lab == NOISE_LABEL else [n for n in names if n.split("/", 1)[0] == lab]
         if not cands:
             raise FirmwareError(f"no test clip of '{lab}' in {test_list}")
-        hit = cands[0] if model is None else None
-        for rel in cands[:MAX_TRIES] if model is not None else []:
+        hit = (cands[0], []) if not images else None
+        for rel in cands[:MAX_TRIES] if images else []:
             a = load_clip(data_dir / rel, cfg.features.clip_samples, NOISE_RMS if lab == NOISE_LABEL else None)
-            got = host_detections(model, cfg, a)
-            if got == ([] if lab in (SILENCE_LABEL, NOISE_LABEL) else [lab]):
-                hit = rel
+            scores = [host_scores(im, cfg, a) for im in images]
+            if all(clip_ok(cfg, lab, found, best, margin) for found, best in scores):
+                hit = (rel, [round(float(b), 4) for b in scores[0][1]])
                 break
         if hit is None:
-            raise FirmwareError(f"none of the first {MAX_TRIES} '{lab}' clips is detected as '{lab}' on the host")
-        out.append((lab, hit))
+            which = ", ".join(f"{im.name} ({im.mode})" for im in images or [])
+            raise FirmwareError(f"none of the first {MAX_TRIES} '{lab}' clips is detected as '{lab}' "
+                                f"with a margin of {margin} by every image model on the host: {which}")
+        out.append((lab, *hit))
     return out
 
 
@@ -313,18 +574,25 @@ def sha256_samples(a: np.ndarray) -> str:
 NOISE_RMS = 300.0  # background noise clip level (int16 RMS)
 
 
-def write_clips(cfg: KWSConfig, data_dir: Path, out: Path, tflite: Path | None = None) -> list[dict[str, Any]]:
+def write_clips(cfg: KWSConfig, data_dir: Path, out: Path,
+                images: list[ImageModel] | None = None) -> list[dict[str, Any]]:
     n = cfg.features.clip_samples
-    picked = pick_clips(cfg, data_dir, tflite)
+    picked = pick_clips(cfg, data_dir, images)
     clips, arrays = [], []
-    for lab, rel in picked:
+    for lab, rel, best in picked:
         a = load_clip(data_dir / rel, n, NOISE_RMS if lab == NOISE_LABEL else None)
-        clips.append({"label": lab, "source": rel, "samples": int(len(a)), "sha256": sha256_samples(a)})
+        entry = {"label": lab, "source": rel, "samples": int(len(a)), "sha256": sha256_samples(a)}
+        if best:  # of the first image
+            entry["host_best"] = dict(zip(cfg.labels, best, strict=True))
+        clips.append(entry)
         arrays.append(a)
     c, h = clips_sources(clips, arrays)
     (out / "kws_clips.c").write_text(c)
     (out / "kws_clips.h").write_text(h)
-    (out / "clips.json").write_text(json.dumps({"data": data_dir.name, "clips": clips}, indent=2) + "\n")
+    meta: dict[str, Any] = {"data": data_dir.name}
+    if images:
+        meta |= {"images": [{"model": im.name, "mode": im.mode} for im in images], "margin": CLIP_MARGIN}
+    (out / "clips.json").write_text(json.dumps(meta | {"clips": clips}, indent=2) + "\n")
     return clips
 
 
@@ -345,17 +613,76 @@ def model_sources(tflite: Path, out: Path, arena_bytes: int | None = None) -> li
     return [c, h, out / "kws_model_ops.h"]
 
 
+def readout_header(cfg: KWSConfig, readout: dict[str, Any], source: str) -> str:
+    """kws_readout.h: the streaming model's `stream_mean` readout (app/src/inference.cc)."""
+    W, b = readout["W"], readout["b"]
+    rows = ",\n".join("\t{" + ", ".join(_c_float(v) for v in row) + "}" for row in W)
+    return "\n".join([
+        f"/* Generated by tools/gen_firmware.py from {source}. Do not edit. */",
+        "#ifndef KWS_READOUT_H_", "#define KWS_READOUT_H_", "",
+        "/*",
+        " * stream_mean (mamba_kws.stream): the streaming model gives one int8 h_t (the last block's",
+        " * output) a step; the posteriors are softmax(W mean(h) + b) over the last KWS_STREAM_STEPS",
+        " * steps (fewer after a reset), mean(h) = (sum q / n - KWS_STREAM_H_ZP) * KWS_STREAM_H_SCALE.",
+        " * W, b: the model's classifier (with its final batchnorm folded in), dequantised.",
+        " */",
+        f"#define KWS_STREAM_STEPS {cfg.steps}",
+        f"#define KWS_STREAM_DIM {W.shape[1]}",
+        f"#define KWS_STREAM_H_SCALE {_c_float(np.float32(readout['h_scale']))}",
+        f"#define KWS_STREAM_H_ZP {readout['h_zp']}",
+        "",
+        f"static const float kws_readout_w[{W.shape[0]}][KWS_STREAM_DIM] = {{",
+        rows,
+        "};",
+        f"static const float kws_readout_b[{len(b)}] = {{" + ", ".join(_c_float(v) for v in b) + "};",
+        "", "#endif /* KWS_READOUT_H_ */", "",
+    ])
+
+
+def stream_sources(cfg: KWSConfig, tflite: Path, out: Path, arena_bytes: int | None = None) -> list[Path]:
+    """out/: kws_model.c/.h + kws_model_ops.h of the streaming body (`stream_body`), kws_readout.h."""
+    if not Path(tflite).is_file():
+        raise FirmwareError(f"no model file {tflite} (tools/fused_tflite.py --streaming --int8)")
+    body, readout = stream_body(Path(tflite).read_bytes())
+    if len(readout["b"]) != len(cfg.labels):
+        raise FirmwareError(f"{tflite}: {len(readout['b'])} classes, the config has {len(cfg.labels)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp) / Path(tflite).name  # the sources name the file they came from
+        t.write_bytes(body)
+        files = model_sources(t, out, arena_bytes)
+    (out / "kws_readout.h").write_text(readout_header(cfg, readout, Path(tflite).name))
+    return [*files, out / "kws_readout.h"]
+
+
+IMAGES = ("stream", "window", "builtin")
+
+
+def image_model(cfg: KWSConfig, which: str, tflite: Path, fused: Path | None, stream: Path | None) -> ImageModel:
+    """The model an image runs: 'stream' (fused streaming), 'window' (fused), 'builtin'."""
+    if which not in IMAGES:
+        raise FirmwareError(f"unknown image '{which}' (one of {', '.join(IMAGES)})")
+    path = {"stream": stream, "window": fused, "builtin": tflite}[which]
+    if path is None:
+        raise FirmwareError(f"the '{which}' image needs its model file (it was set to 'none')")
+    return ImageModel(cfg, Path(path), "stream" if which == "stream" else "window")
+
+
 def generate(cfg: KWSConfig, tflite: Path, out: Path, clips_dir: Path | None = None,
              arena_bytes: int | None = None, fused: Path | None = None,
-             fused_arena_bytes: int | None = None) -> list[Path]:
-    """Write the generated sources into `out` (the fused model's into out/fused); returns the files."""
+             fused_arena_bytes: int | None = None, stream: Path | None = None,
+             stream_arena_bytes: int | None = None, clip_images: tuple[str, ...] = IMAGES) -> list[Path]:
+    """Write the generated sources into `out` (the fused model's into out/fused, the streaming
+    model's into out/fused_stream); returns the files."""
     files = model_sources(tflite, out, arena_bytes)
     (out / "kws_params.h").write_text(params_header(cfg))
     files.append(out / "kws_params.h")
     if fused is not None:
         files += model_sources(fused, out / "fused", fused_arena_bytes)
+    if stream is not None:
+        files += stream_sources(cfg, stream, out / STREAM_DIR, stream_arena_bytes)
     if clips_dir is not None:
-        write_clips(cfg, Path(clips_dir), out, tflite)
+        images = [image_model(cfg, w, tflite, fused, stream) for w in clip_images]
+        write_clips(cfg, Path(clips_dir), out, images)
         files += [out / "kws_clips.c", out / "kws_clips.h", out / "clips.json"]
     return files
 
@@ -370,46 +697,69 @@ def arena_of(header: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def check_generated(cfg: KWSConfig, tflite: Path, out: Path, fused: Path | None = None) -> list[str]:
+def check_generated(cfg: KWSConfig, tflite: Path, out: Path, fused: Path | None = None,
+                    stream: Path | None = None) -> list[str]:
     """Regenerate the model sources into a temporary folder; paths (relative to `out`) that differ."""
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         files = generate(cfg, tflite, t, None, arena_of(out / f"{MODEL_SYMBOL}.h"), fused,
-                         arena_of(out / "fused" / f"{MODEL_SYMBOL}.h"))
+                         arena_of(out / "fused" / f"{MODEL_SYMBOL}.h"), stream,
+                         arena_of(out / STREAM_DIR / f"{MODEL_SYMBOL}.h"))
         rel = [f.relative_to(t) for f in files]
         return [str(r) for r in rel if not (out / r).is_file() or not filecmp.cmp(t / r, out / r, shallow=False)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Generate the KWS firmware's sources (model array, parameter header, "
+    p = argparse.ArgumentParser(description="Generate the KWS firmware's sources (model arrays, parameter header, "
                                             "built-in test clips) into app/src/generated/.")
     p.add_argument("--config", default=str(REPO / "models" / "kws_mamba.yaml"), help="model YAML")
     p.add_argument("--tflite", default=str(DEFAULT_TFLITE), help="int8 .tflite (default app/model/model_int8.tflite)")
     p.add_argument("--fused-tflite", default=str(DEFAULT_FUSED),
-                   help="int8 .tflite with the MAMBA_BLOCK custom op (tools/fused_tflite.py); 'none' to skip "
-                        "(default app/model/fused_int8.tflite)")
+                   help="int8 .tflite with the MAMBA_BLOCK custom op (tools/fused_tflite.py --int8); 'none' to "
+                        "skip (default app/model/fused_int8.tflite)")
+    p.add_argument("--stream-tflite", default=str(DEFAULT_STREAM),
+                   help="int8 streaming .tflite (tools/fused_tflite.py --int8 --streaming) for "
+                        "CONFIG_KWS_INFERENCE_STREAMING; 'none' to skip (default app/model/fused_stream_int8.tflite)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default app/src/generated)")
     p.add_argument("--clips", default=None,
                    help="Speech Commands-layout folder to take the test clips from (its testing_list.txt); "
                         "without it the existing clip sources are kept. Per label it takes the first clip "
-                        "the host pipeline (--tflite in TFLM) detects as that label")
+                        "that every --clip-images model, run on the host as its image runs it, gets right with "
+                        f"a margin of {CLIP_MARGIN}")
+    p.add_argument("--clip-images", default=",".join(IMAGES),
+                   help="comma-separated images the clips must pass: stream (the fused streaming model, "
+                        "qemu_cortex_m3's default), window (the fused whole-window model), builtin (the "
+                        "builtin-op model; mps2/an385). Default: all three")
     p.add_argument("--check", action="store_true", help="only check that the model sources are up to date")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     out = Path(args.out)
     fused = None if args.fused_tflite == "none" else Path(args.fused_tflite)
+    stream = None if args.stream_tflite == "none" else Path(args.stream_tflite)
     if args.check:
-        stale = check_generated(cfg, Path(args.tflite), out, fused)
+        stale = check_generated(cfg, Path(args.tflite), out, fused, stream)
         if stale:
             raise FirmwareError(f"out of date in {out}: {', '.join(stale)} (run tools/gen_firmware.py)")
         print(f"{out}: up to date")
         return 0
-    files = generate(cfg, Path(args.tflite), out, Path(args.clips) if args.clips else None, fused=fused)
-    print(f"{'file':<24} {'bytes':>9}")
+    files = generate(cfg, Path(args.tflite), out, Path(args.clips) if args.clips else None, fused=fused,
+                     stream=stream, clip_images=tuple(w.strip() for w in args.clip_images.split(",") if w.strip()))
+    print(f"{'file':<30} {'bytes':>9}")
     for f in files:
-        print(f"{str(f.relative_to(out)):<24} {f.stat().st_size:>9}")
+        print(f"{str(f.relative_to(out)):<30} {f.stat().st_size:>9}")
+    if args.clips:
+        meta = json.loads((out / "clips.json").read_text())
+        first = meta["images"][0]
+        print(f"\nclips (best smoothed score in {first['model']} ({first['mode']}): of the clip's keyword, "
+              "or the top keyword's for _silence_ / _noise_):")
+        for c in meta["clips"]:
+            best = c.get("host_best", {})
+            top = max(best.get(lab, 0.0) for lab in cfg.labels if lab not in (SILENCE_LABEL, UNKNOWN_LABEL))
+            score = top if c["label"] in (SILENCE_LABEL, NOISE_LABEL) else best.get(c["label"], 0.0)
+            print(f"  {c['label']:<10} {score:6.3f}  {c['source']}")
     return 0
 
 
-__all__ = ["FRONTEND", "FEATURE_SCALE", "NOISE_LABEL", "SILENCE_LABEL", "check_generated", "generate",
-           "params_header", "parse_clips_c", "pick_clips", "sha256_samples"]
+__all__ = ["FRONTEND", "FEATURE_SCALE", "NOISE_LABEL", "SILENCE_LABEL", "FusedHost", "ImageModel", "check_generated",
+           "clip_ok", "generate", "host_scores", "params_header", "parse_clips_c", "pick_clips", "sha256_samples",
+           "stream_body"]

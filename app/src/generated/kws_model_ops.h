@@ -3,8 +3,8 @@
 #define KWS_MODEL_OPS_H_
 
 /* X(name) for every builtin op: resolver.Add<name>(). */
-#define KWS_MODEL_OPS(X) X(Add) X(DepthwiseConv2D) X(FullyConnected) X(Logistic) X(Mean) X(Mul) X(Pack) X(Pad) X(Reshape) X(Sum) X(Tanh) X(Unpack)
-#define KWS_MODEL_NUM_OPS 12
+#define KWS_MODEL_OPS(X) X(Add) X(DepthwiseConv2D) X(FullyConnected) X(Logistic) X(Mean) X(Mul) X(Pack) X(Pad) X(Reshape) X(StridedSlice) X(Sum) X(Tanh) X(Unpack)
+#define KWS_MODEL_NUM_OPS 13
 #define KWS_MODEL_HAS_MAMBA_BLOCK 0
 #define KWS_MODEL_INPUT_IS_FLOAT 0
 #define KWS_MODEL_OUTPUT_IS_FLOAT 0
