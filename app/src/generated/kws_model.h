@@ -5,9 +5,9 @@
 #include <stddef.h>
 
 /* Bytes of the flatbuffer. */
-#define KWS_MODEL_LEN 223312u
+#define KWS_MODEL_LEN 223888u
 /* Tensor arena TFLM needs for this model, measured in TFLM (64-bit host). */
-#define KWS_MODEL_ARENA_BYTES 252544u
+#define KWS_MODEL_ARENA_BYTES 252416u
 
 extern const unsigned char kws_model[KWS_MODEL_LEN];
 extern const size_t kws_model_len;
