@@ -51,3 +51,15 @@ def seeded_model(cfg):
 def seeded():
     """`seeded_model` for tests: seeded(cfg) -> model."""
     return seeded_model
+
+
+FEATURE_MAX = 26.0  # the micro-frontend's features lie in about [0, 26]
+
+
+def random_features(cfg, n: int, seed: int, steps: int | None = None):
+    """n random feature windows (n, frames, channels), float32; `steps` model steps long if given."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    frames = cfg.features.frames if steps is None else steps * cfg.model.frame_stack
+    return rng.uniform(0, FEATURE_MAX, (n, frames, cfg.features.channels)).astype(np.float32)

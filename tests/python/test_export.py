@@ -11,16 +11,10 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import random_features as _features
 from mamba_kws.export import ExportError
 
-FEATURE_MAX = 26.0  # the micro-frontend's features lie in about [0, 26]
 STEPS = 16  # the graphs of most tests are unrolled over 16 steps, not 49: same ops, faster
-
-
-def _features(cfg, n: int, seed: int, steps: int | None = None) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    frames = cfg.features.frames if steps is None else steps * cfg.model.frame_stack
-    return rng.uniform(0, FEATURE_MAX, (n, frames, cfg.features.channels)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

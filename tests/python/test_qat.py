@@ -9,16 +9,10 @@ import copy
 import numpy as np
 import pytest
 import torch
+from conftest import random_features as _features
 from mamba_kws.train import main as train_main
 
-FEATURE_MAX = 26.0
 STEPS = 12
-
-
-def _features(cfg, n: int, seed: int, steps: int | None = None) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    frames = cfg.features.frames if steps is None else steps * cfg.model.frame_stack
-    return rng.uniform(0, FEATURE_MAX, (n, frames, cfg.features.channels)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
