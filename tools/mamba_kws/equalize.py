@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .model import MambaKWS, activation, ssm_scan_step
+from .model import MambaKWS, ssm_scan_step
 
 
 def state_ranges(model: MambaKWS, feats: np.ndarray, batch: int = 50) -> list[np.ndarray]:
@@ -40,13 +40,10 @@ def state_ranges(model: MambaKWS, feats: np.ndarray, batch: int = 50) -> list[np
             x = model.stem(model.stack_frames(torch.from_numpy(np.asarray(feats[s:s + batch], np.float32))))
             for i, layer in enumerate(model.layers):
                 mix = layer.mixer
-                u = layer.norm(x)
-                L = u.shape[1]
-                xi, _ = mix.in_proj(u).chunk(2, dim=-1)
-                xc = activation(mix.cfg.activation, mix.conv1d(xi.transpose(1, 2))[..., :L].transpose(1, 2))
+                xc, _ = mix.conv_branch(layer.norm(x))
                 dt, B, _ = mix.ssm_inputs(xc)
                 h = xc.new_zeros(xc.shape[0], mix.cfg.d_inner, mix.cfg.d_state)
-                for t in range(L):
+                for t in range(xc.shape[1]):
                     h = ssm_scan_step(h, xc[:, t], dt[:, t], mix.A, B[:, t], mix.cfg.decay)
                     ranges[i] = np.maximum(ranges[i], h.abs().amax(0).numpy())
                 x = layer(x)

@@ -208,10 +208,10 @@ class _CBlock:
 
         o = decode_options(op.customOptions)
         self.lib, self.stateful = lib.lib, bool(o["stateful"])
-        enums = {"decay": {"exp": 0, "sigmoid": 1}, "dt_activation": {"relu": 0, "softplus": 1},
-                 "activation": {"silu": 0, "hard_swish": 1}, "norm": {"none": 0, "rmsnorm": 1, "affine": 2}}
+        # the C core's enum values (cbind._ENUMS, keyed by config names; the op calls batchnorm "affine")
+        names = dict(o, norm={"affine": "batchnorm"}.get(o["norm"], o["norm"]))
         self.cfg = cb.BlockConfig(*(int(o[k]) for k in ("d_model", "d_inner", "d_state", "d_conv", "dt_rank")),
-                                  *(enums[k][o[k]] for k in ("decay", "dt_activation", "activation", "norm")))
+                                  *(cb._ENUMS[k][names[k]] for k in ("decay", "dt_activation", "activation", "norm")))
         if self.cfg.norm == 1:
             raise FirmwareError("an int8 MAMBA_BLOCK with rmsnorm cannot run (the op refuses it too)")
         t = {name: _tensor_array(model, int(i)) for name, i in zip(INT8_INPUTS, op.inputs, strict=True) if name != "u"}
@@ -356,9 +356,9 @@ class ImageModel:
     def __init__(self, cfg: KWSConfig, tflite: Path, mode: str = "window") -> None:
         if mode not in MODES:
             raise FirmwareError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        data = Path(tflite).read_bytes() if Path(tflite).is_file() else None
-        if data is None:
+        if not Path(tflite).is_file():
             raise FirmwareError(f"no model file {tflite}")
+        data = Path(tflite).read_bytes()
         self.cfg, self.mode, self.name = cfg, mode, Path(tflite).name
         self.readout: dict[str, Any] | None = None
         if mode == "stream":
@@ -429,10 +429,6 @@ def host_scores(image: ImageModel, cfg: KWSConfig, samples: np.ndarray,
                 if d is not None:
                     found.append(d.name)
     return found, best
-
-
-def host_detections(image: ImageModel, cfg: KWSConfig, samples: np.ndarray, tail_ms: int = CLIP_TAIL_MS) -> list[str]:
-    return host_scores(image, cfg, samples, tail_ms)[0]
 
 
 def clip_ok(cfg: KWSConfig, label: str, found: list[str], best: np.ndarray, margin: float = CLIP_MARGIN) -> bool:

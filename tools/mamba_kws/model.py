@@ -135,11 +135,15 @@ class MambaBlock(nn.Module):
         dt = dt_activation(self.cfg.dt_activation, self.dt_proj(dt))
         return dt, B, C
 
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
+    def conv_branch(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x = act(causal conv1d(in_proj_x u)) (the scan's input) and the gate's pre-activation z."""
         L = u.shape[1]
         x, z = self.in_proj(u).chunk(2, dim=-1)
         x = self.conv1d(x.transpose(1, 2))[..., :L].transpose(1, 2)
-        x = activation(self.cfg.activation, x)
+        return activation(self.cfg.activation, x), z
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        x, z = self.conv_branch(u)
         dt, B, C = self.ssm_inputs(x)
         y = selective_scan(x, dt, self.A, B, C, self.D, self.cfg.decay)
         return self.out_proj(y * activation(self.cfg.activation, z))
