@@ -3,6 +3,14 @@ PY := .venv/bin/python
 CONFIG ?= models/kws_mamba.yaml
 RUN ?= runs/$(basename $(notdir $(CONFIG)))
 
+# The data root (README: Data). Our machines keep the real data beside the repo; a user's default is data/.
+ifneq ($(wildcard ../shared/data),)
+export KWS_DATA ?= $(abspath ../shared/data)
+endif
+ifneq ($(wildcard ../shared/teachers),)
+export KWS_TEACHERS ?= $(abspath ../shared/teachers)
+endif
+
 .PHONY: setup demo train test lint clean
 
 setup:

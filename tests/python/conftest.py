@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_SC = REPO.parent / "shared" / "data" / "speech_commands"
 
 
 @pytest.fixture(scope="session")
@@ -17,10 +16,13 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_sc() -> Path:
-    """The real Speech Commands clips beside the repo (../shared/data/speech_commands)."""
-    if not SHARED_SC.is_dir():
-        pytest.fail(f"real clips missing at {SHARED_SC}: the project's shared/ must be beside the repo")
-    return SHARED_SC
+    """The real Speech Commands clips under the data root ($KWS_DATA/speech_commands; `make test` sets it)."""
+    from mamba_kws.paths import describe, speech_commands_dir
+
+    sc = speech_commands_dir()
+    if not (sc / "v2_test_dev").is_dir():
+        pytest.fail(f"real clips missing at {sc}: {describe()}")
+    return sc
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="generated", help="'generated' or a Speech Commands v2 directory (test split)")
     p.add_argument("--cache", default=str(REPO_ROOT / "data"), help="data cache directory")
     p.add_argument("--real", default="v2_test_dev",
-                   help="comma-separated subsets of ../shared/data/speech_commands to evaluate ('' for none)")
+                   help="comma-separated subsets of <data root>/speech_commands to evaluate ('' for none)")
     p.add_argument("--out", default=None, help="output directory (default: the checkpoint's directory)")
     args = p.parse_args(argv)
 

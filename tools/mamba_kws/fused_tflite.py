@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--calib",
         default="v1_sample",
-        help="int8 calibration: a real-clip subset of shared/data/speech_commands "
+        help="int8 calibration: a real-clip subset of <data root>/speech_commands "
         "(v1_sample, v2_test_dev) or 'fake' (synthetic features; tests only)",
     )
     ap.add_argument("--calib-clips", type=int, default=128, help="clips for calibration (default 128)")

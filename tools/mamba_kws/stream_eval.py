@@ -37,10 +37,10 @@ from .data.clips import ClipSet
 from .data.noise import NOISE_DIR, noise_part, read_noise_dir, rms, to_int16
 from .detection import detect_offline, detection_params, smooth, with_threshold
 from .errors import DataError, KWSError
+from .paths import describe, speech_commands_dir
 from .stream import READOUTS, hop_end_sample, live_ms_per_hop, macs_per_hop, stream_features, stream_posteriors
 
 NOISE_RMS = 300.0  # noise bed level (int16 units, about -40 dBFS); words are scaled to the SNR
-SHARED_SC = Path(__file__).resolve().parents[3] / "shared" / "data" / "speech_commands"
 
 
 # ------------------------------------------------------------------------------------ building
@@ -243,8 +243,7 @@ def load_pools(cfg: KWSConfig, which: list[str], heldout_fraction: float,
 def load_noise(root: Path) -> list[np.ndarray]:
     recs = read_noise_dir(root / NOISE_DIR)
     if not recs:
-        raise DataError(f"no background noise in {root / NOISE_DIR} (the project's shared/data/speech_commands "
-                        "must be beside the repo)")
+        raise DataError(f"no background noise in {root / NOISE_DIR}; {describe()}")
     return [noise_part(a, "test") for _, a in recs]
 
 
@@ -347,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pool, sources = load_pools(cfg, [s for s in args.clips.split(",") if s], heldout,
                                Path(args.cache) if args.cache else None)
-    noise = load_noise(SHARED_SC)
+    noise = load_noise(speech_commands_dir())
     seconds = args.minutes * 60 / len(snrs)
     rng = np.random.default_rng(args.seed)
     streams = [build_stream(pool, sources, noise, seconds, snr, rng, (gap[0], gap[1]), sample_rate=16000)

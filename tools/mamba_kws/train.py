@@ -2,7 +2,7 @@
 
 Data: the generated set by default (synthetic speech + real noise, made and cached on first use),
 a Speech Commands v2 directory with --data, or the official archive with --download. The real
-clips in ../shared/data/speech_commands/v2_test_dev are never trained on; they are reported.
+clips in <data root>/speech_commands/v2_test_dev are never trained on; they are reported.
 
 Runs on one CPU/GPU, or several with torchrun (DDP):
     torchrun --nproc_per_node=4 tools/train.py --device cuda
@@ -60,9 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt if it exists")
     p.add_argument("--workers", type=int, default=1, help="data-loader worker processes")
     p.add_argument("--no-real-eval", action="store_true",
-                   help="skip the evaluation on the real clips of ../shared/data/speech_commands")
+                   help="skip the evaluation on the real clips of <data root>/speech_commands")
     p.add_argument("--real-train", default="v1_sample",
-                   help="comma-separated real subsets of ../shared/data/speech_commands added to the training "
+                   help="comma-separated real subsets of <data root>/speech_commands added to the training "
                         "set ('' for none); their speakers are not in v2_test_dev")
     p.add_argument("--real-finetune", type=float, default=0.0, metavar="FRACTION",
                    help="also train on this fraction of v2_test_dev's speakers (split by speaker hash) and "

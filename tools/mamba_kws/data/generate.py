@@ -6,7 +6,7 @@ Each keyword and unknown word is said by many synthetic speakers (tts.py: espeak
 variants, flite, festival, piper if installed), each utterance with small pitch/speed jitter, then:
 vocal-tract resampling, silence trimmed, a random microphone EQ, room reverb (an exponentially
 decaying noise impulse response with a random RT60), a random level, a random position in the
-1 s clip, and a slice of REAL background noise (../shared/data/speech_commands/_background_noise_)
+1 s clip, and a slice of REAL background noise (<data root>/speech_commands/_background_noise_)
 at a random SNR. Silence clips are noise slices at random volumes.
 
 The result is a Speech Commands v2 directory (<word>/<speaker>_nohash_<i>.wav, validation_list.txt,
@@ -36,6 +36,7 @@ from tqdm import tqdm
 from ..audio import write_wav
 from ..config import REPO_ROOT, SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig, load_config
 from ..errors import DataError
+from ..paths import describe, speech_commands_dir
 from .noise import NOISE_DIR, mix_at_snr, noise_part, random_slice, read_noise_dir, rms, to_int16
 from .tts import (
     DEFAULT_ENGINES,
@@ -50,7 +51,6 @@ from .tts import (
 
 GEN_VERSION = 4  # bump on every change that alters the generated files: it is part of the cache key
 COMPLETE = ".complete"
-SHARED_NOISE = REPO_ROOT.parent / "shared" / "data" / "speech_commands" / NOISE_DIR
 # Unknown words: the 20 auxiliary words of Speech Commands v0.01, the 5 added in v0.02, then other
 # everyday words that do not sound like a keyword: no rhymes or near-rhymes ("dawn"/on, "town"/down,
 # "coffee"/off, "hello"/no, "white"/right), which synthetic voices cannot teach apart from real keywords.
@@ -308,11 +308,11 @@ def generate(cfg: KWSConfig, out: Path, *, seed: int | None = None, workers: int
     t0 = time.time()
     seed = cfg.data.seed if seed is None else seed
     engines = select_engines(engines)
-    noise_dir = noise_dir or SHARED_NOISE
+    noise_dir = noise_dir or speech_commands_dir() / NOISE_DIR
     noise_files = sorted(noise_dir.glob("*.wav")) if noise_dir.is_dir() else []
     if not noise_files:
         raise DataError(f"no background noise recordings in {noise_dir}: the generated set mixes in the real "
-                        "Speech Commands noise from ../shared/data/speech_commands/_background_noise_")
+                        f"Speech Commands noise; {describe()}")
     read_noise_dir(noise_dir)  # fail early on unreadable noise
     jobs, split_of, speakers = plan(cfg, engines, seed)
     if out.exists():

@@ -24,13 +24,13 @@ from tqdm import tqdm
 from ..audio import AudioError, fit_length, read_wav
 from ..config import REPO_ROOT, SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig, load_config
 from ..errors import DataError
+from ..paths import describe, speech_commands_dir
 from .clips import ClipSet, DataSplits
 from .noise import NOISE_DIR, noise_part, random_slice, read_noise_dir, to_int16
 
 SPLITS = ("train", "val", "test")
 LIST_FILES = {"val": "validation_list.txt", "test": "testing_list.txt"}
 SELECT_SEED = 59185  # input_data.py's RANDOM_SEED: the same subset whatever the training seed
-SHARED_SC = REPO_ROOT.parent / "shared" / "data" / "speech_commands"
 HOW_TO_GET = ("use the generated default (--data generated), point --data at a Speech Commands v2 "
               "directory, or pass --download to fetch the official archive")
 
@@ -187,14 +187,13 @@ def load_speech_commands(root: str | Path, cfg: KWSConfig, *, progress: bool = T
 
 def load_real_clips(subset: str = "v2_test_dev", cfg: KWSConfig | None = None,
                     root: Path | None = None) -> ClipSet:
-    """The real clips of ../shared/data/speech_commands/<subset> (`v2_test_dev` or `v1_sample`):
+    """The real clips of <data root>/speech_commands/<subset> (`v2_test_dev` or `v1_sample`):
     <label>/*.wav folders; words and speakers from manifest.csv. Corrupt files are skipped."""
     cfg = cfg or load_config()
-    base = Path(root) if root is not None else SHARED_SC
+    base = Path(root) if root is not None else speech_commands_dir()
     folder = base / subset
     if not folder.is_dir():
-        raise DataError(f"real clips not found: {folder} (the project's shared/data/speech_commands "
-                        "must be beside the repo; subsets: v2_test_dev, v1_sample)")
+        raise DataError(f"real clips not found: {folder} (subsets: v2_test_dev, v1_sample); {describe()}")
     meta: dict[str, tuple[str, str]] = {}
     manifest = base / "manifest.csv"
     if manifest.is_file():

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..config import REPO_ROOT, load_config
+from ..paths import speech_commands_dir
 from . import cgen, qemu
 from . import quantize as Q
 
@@ -71,7 +72,6 @@ def weight_bytes(fm: Q.FloatModel, qm: Q.QModel) -> tuple[int, int]:
     return nbytes(fm), nbytes(qm)
 
 
-SC_DIR = REPO_ROOT.parent / "shared" / "data" / "speech_commands"
 
 
 def _clip_features(paths: list[Path], cfg) -> np.ndarray:
@@ -94,17 +94,17 @@ def real_clip_accuracy(model, cfg, n_clips: int) -> dict | None:
 
     from . import cbind
 
-    manifest = SC_DIR / "manifest.csv"
+    manifest = speech_commands_dir() / "manifest.csv"
     if not manifest.is_file() or n_clips <= 0:
         return None
     rows = list(csv.DictReader(manifest.open()))
-    calib = [SC_DIR / r["path"] for r in rows if r["path"].startswith("v1_sample/")]
+    calib = [speech_commands_dir() / r["path"] for r in rows if r["path"].startswith("v1_sample/")]
     test = [r for r in rows if r["path"].startswith("v2_test_dev/") and r["label"] in cfg.labels]
     test = test[:: max(1, len(test) // n_clips)][:n_clips]
     fm = Q.float_weights(model)
     qm = Q.quantize_model(fm, _clip_features(calib, cfg), rmsnorm=True)
     lib = cbind.load()
-    feats = _clip_features([SC_DIR / r["path"] for r in test], cfg)
+    feats = _clip_features([speech_commands_dir() / r["path"] for r in test], cfg)
     labels = np.array([cfg.labels.index(r["label"]) for r in test])
     with torch.no_grad():
         torch_pred = model(torch.from_numpy(feats)).argmax(-1).numpy()
@@ -129,11 +129,11 @@ def _bench_data(cfg) -> tuple[np.ndarray, np.ndarray, str]:
     set is there (calibration v1_sample, input the first v2_test_dev 'yes'), else feature-like noise."""
     import csv
 
-    manifest = SC_DIR / "manifest.csv"
+    manifest = speech_commands_dir() / "manifest.csv"
     if manifest.is_file():
         rows = list(csv.DictReader(manifest.open()))
-        calib = [SC_DIR / r["path"] for r in rows if r["path"].startswith("v1_sample/")]
-        clip = next((SC_DIR / r["path"] for r in rows if r["path"].startswith("v2_test_dev/yes/")), None)
+        calib = [speech_commands_dir() / r["path"] for r in rows if r["path"].startswith("v1_sample/")]
+        clip = next((speech_commands_dir() / r["path"] for r in rows if r["path"].startswith("v2_test_dev/yes/")), None)
         if calib and clip is not None:
             return _clip_features(calib, cfg), _clip_features([clip], cfg)[0], f"input {clip.name} (real 'yes')"
     return Q.fake_calibration(cfg, 16), Q.fake_calibration(cfg, 1, seed=7)[0], "input: feature-like noise"
