@@ -26,6 +26,28 @@ def shared_sc() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_mltk() -> Path:
+    """The Speech Commands spectrogram set under the data root ($KWS_DATA/speech_commands_mltk)."""
+    from mamba_kws.paths import describe, mltk_dir
+
+    d = mltk_dir()
+    if not (d / "spectrograms.zip").is_file():
+        pytest.fail(f"spectrogram set missing at {d}: {describe()}")
+    return d
+
+
+@pytest.fixture(scope="session")
+def teachers_ready() -> Path:
+    """The pretrained teachers ($KWS_TEACHERS; `make test` sets it)."""
+    from mamba_kws.paths import teachers_dir
+    from mamba_kws.teachers import available
+
+    if not available("ensemble"):
+        pytest.fail(f"teacher models missing at {teachers_dir()}: set $KWS_TEACHERS")
+    return teachers_dir()
+
+
+@pytest.fixture(scope="session")
 def tiny_cfg():
     from mamba_kws.config import load_config
 

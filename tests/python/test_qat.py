@@ -107,7 +107,7 @@ def test_qat_fine_tuning_runs_and_records_it(repo_root, tmp_path):
     from mamba_kws.checkpoint import read_checkpoint
 
     common = ["--config", str(repo_root / "models" / "tiny.yaml"), "--cache", str(tmp_path / "data"),
-              "--workers", "0", "--quiet", "--no-real-eval", "--real-train", ""]
+              "--workers", "0", "--quiet", "--no-real-eval"]
     assert train_main([*common, "--out", str(tmp_path / "base"), "--max-steps", "3"]) == 0
     assert train_main([*common, "--out", str(tmp_path / "qat"), "--init", str(tmp_path / "base" / "best.pt"),
                        "--qat", "--qat-match", "1", "--max-steps", "3"]) == 0
@@ -124,6 +124,6 @@ def test_qat_without_init_is_one_clear_line(repo_root, tmp_path, capsys):
     from mamba_kws.errors import cli_main
 
     rc = cli_main(train_main, ["--config", str(repo_root / "models" / "tiny.yaml"), "--cache", str(tmp_path),
-                               "--qat", "--quiet", "--no-real-eval", "--real-train", ""])
+                               "--qat", "--quiet", "--no-real-eval"])
     err = capsys.readouterr().err
     assert rc != 0 and "--init" in err and "Traceback" not in err

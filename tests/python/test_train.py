@@ -21,7 +21,7 @@ def data_cache(tmp_path_factory):
 def _train(repo_root, cache, out, *extra: str) -> None:
     assert train_main([
         "--config", str(repo_root / "models" / "tiny.yaml"), "--cache", str(cache), "--out", str(out),
-        "--workers", "0", "--quiet", "--no-real-eval", "--real-train", "", *extra,
+        "--workers", "0", "--quiet", "--no-real-eval", *extra,
     ]) == 0
 
 
@@ -76,7 +76,7 @@ def test_ddp_two_processes_on_cpu(repo_root, data_cache, tmp_path, context_steps
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(repo_root / "tools" / "train.py"), "--config", str(config),
            "--cache", str(data_cache), "--out", str(tmp_path), "--workers", "0", "--quiet",
-           "--no-real-eval", "--real-train", "", "--epochs", "1"]
+           "--no-real-eval", "--epochs", "1"]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -141,32 +141,18 @@ def data_source(meta: dict, override: str | None) -> str | None:
     return None
 
 
-def trained_real(checkpoint: Path) -> tuple[list[str], float]:
-    """The real subsets the run trained on and its --real-finetune fraction (from its summary.json)."""
-    summary = checkpoint.parent / "summary.json"
-    try:
-        s = json.loads(summary.read_text()) if summary.is_file() else {}
-    except (OSError, ValueError):
-        s = {}
-    return [x for x in str(s.get("real_train") or "").split(",") if x], float(s.get("real_finetune") or 0.0)
-
-
 def real_clips(cfg: KWSConfig, subset: str, checkpoint: Path) -> tuple[str, Any]:
-    """A real-clip subset without any clip the checkpoint was trained on: a fine-tuned run
-    (train.py --real-finetune f) trained on the v2_test_dev speakers below f, so only the others count."""
+    """A real-clip subset without the clips of any speaker the checkpoint was trained or selected on."""
+    from .checkpoint import read_checkpoint
     from .data import load_real_clips
+    from .data.sources import filter_trained_speakers
 
-    trained, fraction = trained_real(checkpoint)
-    if subset in trained:
-        raise CompareError(f"{checkpoint} was trained on the real subset {subset} (its summary.json); "
-                           "score another one (--real v2_test_dev)")
-    rc = load_real_clips(subset, cfg)
-    if subset == "v2_test_dev" and fraction > 0:
-        from .train import speaker_fraction
-
-        rc = rc.subset(np.flatnonzero([speaker_fraction(s) >= fraction for s in rc.speakers]))
-        return f"{subset}_heldout", rc
-    return subset, rc
+    trained_on = read_checkpoint(checkpoint).get("trained_on") or {}
+    if subset in (trained_on.get("sources") or ()):
+        raise CompareError(f"{checkpoint} was trained on the real subset {subset}; score another one "
+                           "(--real v2_test_dev)")
+    rc, dropped = filter_trained_speakers(load_real_clips(subset, cfg), trained_on)
+    return (f"{subset}_unseen" if dropped else subset), rc
 
 
 def clip_sets(cfg: KWSConfig, source: str | None, n_calib: int, n_test: int | None, real: str | None,
@@ -231,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib", type=int, default=200, help="training clips to calibrate both int8 paths (default 200)")
     p.add_argument("--test", type=int, default=None, help="test clips to score (default: the whole test split)")
     p.add_argument("--real", default=None,
-                   help="also score a real-clip subset: v2_test_dev or v1_sample (only the speakers a "
-                        "--real-finetune run did not train on: v2_test_dev_heldout)")
+                   help="also score a real-clip subset: v2_test_dev or v1_sample (without the clips of any "
+                        "speaker the checkpoint was trained on)")
     p.add_argument("--real-clips", type=int, default=None, help="real clips to score (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)

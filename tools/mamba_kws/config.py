@@ -123,6 +123,51 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class FeatureAugmentConfig:
+    """Augmentation of precomputed feature maps (no audio to augment): applied per batch in training."""
+
+    time_shift_frames: int = 10  # roll by a uniform +-frames, the gap filled with 0 (digital silence)
+    level_db: float = 0.0  # scale the features by 1 + uniform(+-level_db / 20): a louder/quieter channel
+    noise_prob: float = 0.0  # mix a noise feature map in at this rate (in the linear domain of the log features)
+    noise_snr_db: tuple[float, float] = (0.0, 20.0)
+    # Channels 30-39 (4 to 7.5 kHz) of the real feature maps are estimates: with this probability a
+    # clip's estimated channels are replaced by the batch's mean there ("mask") or kept ("none").
+    high_mask_prob: float = 0.0
+    high_from_channel: int = 30
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One training source. `kind`:
+      generated  the generated speech set (audio; made and cached on first use)
+      real       real clips under the data root's speech_commands/ (`subsets`, e.g. v1_sample)
+      mltk       the real Speech Commands feature maps under the data root (converted on first use)
+      features   a feature-set file (`path`, see mamba_kws.data.feature_sets)
+    Audio sources are rendered once into `variants` augmented feature maps each (time shift, noise).
+    `weight`: clips drawn from the source per epoch, as a multiple of its size (0.5: half of it).
+    `required: false`: a missing source is reported in one line and training goes on without it."""
+
+    kind: str = "generated"
+    weight: float = 1.0
+    subsets: tuple[str, ...] = ()
+    path: str = ""
+    variants: int = 4
+    required: bool = True
+
+
+SOURCE_KINDS = ("generated", "real", "mltk", "features")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation from pretrained teachers (their soft targets on the audio sources)."""
+
+    teacher: str = ""  # "" = off; a teacher name of mamba_kws.teachers (ensemble, ds_cnn_l, mlperf_float, ...)
+    weight: float = 0.5  # loss = (1 - weight) * CE(label) + weight * T^2 * KL(teacher || student), where known
+    temperature: float = 2.0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 30
     batch_size: int = 64
@@ -139,6 +184,12 @@ class TrainConfig:
     # the readout pools the clip's own steps only. 0 = train on isolated 1 s clips (single process).
     stream_context_steps: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    feature_augment: FeatureAugmentConfig = field(default_factory=FeatureAugmentConfig)
+    # What to train on (empty: the generated set alone) and whose validation split selects the
+    # checkpoint ("auto": the first source that has one: mltk's speakers, else the generated set's).
+    sources: tuple[SourceConfig, ...] = ()
+    select_on: str = "auto"
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 @dataclass(frozen=True)
@@ -268,6 +319,31 @@ def _validate(cfg: KWSConfig, source: str) -> None:
         )
     if len(set(cfg.labels)) != len(cfg.labels) or len(cfg.labels) < 2:
         raise ConfigError(f"{source}: 'labels' must be at least two distinct names")
+    t = cfg.train
+    for i, src in enumerate(t.sources):
+        where = f"train.sources[{i}]"
+        if src.kind not in SOURCE_KINDS:
+            raise ConfigError(f"{source}: '{where}.kind' is '{src.kind}'; choose one of {', '.join(SOURCE_KINDS)}")
+        if not (src.weight >= 0 and math.isfinite(src.weight)):
+            raise ConfigError(f"{source}: '{where}.weight' must be a number >= 0, got {src.weight}")
+        if src.variants < 1:
+            raise ConfigError(f"{source}: '{where}.variants' must be >= 1, got {src.variants}")
+        if src.kind == "real" and not src.subsets:
+            raise ConfigError(f"{source}: '{where}' of kind real needs 'subsets' (e.g. [v1_sample])")
+        if src.kind == "real" and "v2_test_dev" in src.subsets:
+            raise ConfigError(f"{source}: '{where}': v2_test_dev is the reported real set, never trained on")
+        if src.kind == "features" and not src.path:
+            raise ConfigError(f"{source}: '{where}' of kind features needs 'path' (a feature-set .npz)")
+    if t.select_on not in ("auto", *SOURCE_KINDS):
+        raise ConfigError(f"{source}: 'train.select_on' must be auto or a source kind, got '{t.select_on}'")
+    d = t.distill
+    if not 0 <= d.weight <= 1 or d.temperature <= 0:
+        raise ConfigError(f"{source}: 'train.distill' needs 0 <= weight <= 1 and temperature > 0")
+    fa = t.feature_augment
+    if fa.time_shift_frames < 0 or not 0 <= fa.noise_prob <= 1 or not 0 <= fa.high_mask_prob <= 1:
+        raise ConfigError(f"{source}: 'train.feature_augment': shifts >= 0 and probabilities in [0, 1]")
+    if not 0 <= fa.high_from_channel <= cfg.features.channels:
+        raise ConfigError(f"{source}: 'train.feature_augment.high_from_channel' must be in [0, channels]")
     f = cfg.features
     if (f.sample_rate, f.window_ms, f.stride_ms, f.channels) != (16000, 30, 10, 40):
         raise ConfigError(
@@ -282,8 +358,32 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> KWSConfig:
     return cfg
 
 
-def load_config(path: str | Path | None = None) -> KWSConfig:
-    """Load and validate a model YAML. Raises ConfigError with one clear line."""
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str) -> dict[str, Any]:
+    """`key.sub=value` strings (value in YAML: 48, true, [a, b], {kind: mltk}) set into a config dict."""
+    out = dict(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{source}: override {item!r} must look like section.key=value")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"{source}: override {item!r}: the value is not valid YAML") from None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source}: override {item!r}: '{part}' is not a section")
+            node[part] = child = dict(child)
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> KWSConfig:
+    """Load and validate a model YAML (plus `section.key=value` overrides). Raises ConfigError with one
+    clear line."""
     p = Path(path) if path is not None else DEFAULT_CONFIG
     if not p.exists() and not p.suffix:
         candidate = MODELS_DIR / f"{p}.yaml"
@@ -295,4 +395,6 @@ def load_config(path: str | Path | None = None) -> KWSConfig:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}".splitlines()[0]) from None
+    if overrides:
+        data = apply_overrides(data or {}, overrides, str(p))
     return config_from_dict(data or {}, str(p))

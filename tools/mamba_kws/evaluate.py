@@ -9,12 +9,29 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint
-from .config import REPO_ROOT, KWSConfig
+from .config import KWSConfig
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, feats: np.ndarray, device: torch.device | str = "cpu", batch: int = 256,
+            ) -> np.ndarray:
+    """Logits for (n, frames, channels) features."""
+    model.eval()
+    out = []
+    for i in range(0, len(feats), batch):
+        x = torch.from_numpy(np.asarray(feats[i : i + batch], np.float32)).to(device)
+        out.append(model(x).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def accuracy(logits: np.ndarray, targets: np.ndarray) -> float:
+    return float((logits.argmax(1) == targets).mean()) if len(targets) else float("nan")
 
 
 def confusion_matrix(targets: np.ndarray, preds: np.ndarray, n: int) -> np.ndarray:
@@ -70,7 +87,6 @@ def evaluate_clips(model: torch.nn.Module, cfg: KWSConfig, clips, out: Path, nam
                    device: torch.device | str = "cpu") -> dict:
     """Evaluate on a ClipSet; writes out/eval_<name>.json and out/confusion_<name>.png."""
     from .data import clip_features
-    from .train import predict
 
     feats = clip_features(clips, cfg)
     logits = predict(model, feats, torch.device(device))
@@ -88,25 +104,50 @@ def print_report(name: str, report: dict) -> None:
         print(f"  {lab:<10} {acc}  (n={r['n']})")
 
 
+def load_clip_folder(path: Path, cfg: KWSConfig) -> Any:
+    """A folder of <label>/*.wav clips (labels outside the model's become _unknown_) as a ClipSet."""
+    from .data import load_real_clips
+
+    return load_real_clips(path.name, cfg, root=path.parent)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .data import load_real_clips, prepare_data
+    from .data.sources import filter_trained_speakers
+    from .errors import DataError
 
     p = argparse.ArgumentParser(prog="evaluate.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by train.py (e.g. runs/<name>/best.pt)")
-    p.add_argument("--data", default="generated", help="'generated' or a Speech Commands v2 directory (test split)")
-    p.add_argument("--cache", default=str(REPO_ROOT / "data"), help="data cache directory")
+    p.add_argument("--data", default="generated",
+                   help="test split to score: 'generated', a Speech Commands v2 directory, or '' for none")
+    p.add_argument("--cache", default=None, help="data cache (default $KWS_CACHE, else <repo>/data)")
     p.add_argument("--real", default="v2_test_dev",
-                   help="comma-separated subsets of <data root>/speech_commands to evaluate ('' for none)")
+                   help="comma-separated real clips to score: subsets of <data root>/speech_commands "
+                        "(v2_test_dev, v1_sample) or folders of <label>/*.wav ('' for none)")
     p.add_argument("--out", default=None, help="output directory (default: the checkpoint's directory)")
     args = p.parse_args(argv)
 
-    model, cfg, _ = load_checkpoint(args.checkpoint)
+    model, cfg, meta = load_checkpoint(args.checkpoint)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
-    source = None if args.data == "generated" else Path(args.data)
-    splits = prepare_data(cfg, source, cache_dir=Path(args.cache))
-    print_report("test", evaluate_clips(model, cfg, splits.test, out, "test"))
-    for subset in filter(None, args.real.split(",")):
-        print_report(subset, evaluate_clips(model, cfg, load_real_clips(subset, cfg), out, subset))
+    if args.data:
+        source = None if args.data == "generated" else Path(args.data)
+        splits = prepare_data(cfg, source, cache_dir=args.cache)
+        print_report("test", evaluate_clips(model, cfg, splits.test, out, "test"))
+    trained_on = meta.get("trained_on") or {}
+    for item in filter(None, args.real.split(",")):
+        folder = Path(item)
+        if folder.is_dir():
+            clips, name = load_clip_folder(folder.resolve(), cfg), folder.resolve().name
+        elif "/" in item or item.startswith("."):
+            raise DataError(f"--real {item}: no such folder")
+        else:
+            if item in (trained_on.get("sources") or ()):
+                raise DataError(f"{args.checkpoint} was trained on {item}: it cannot be scored on it")
+            clips, name = load_real_clips(item, cfg), item
+        clips, dropped = filter_trained_speakers(clips, trained_on)
+        if dropped:
+            print(f"{name}: left out {dropped} clips of speakers the checkpoint was trained or selected on")
+        print_report(name, evaluate_clips(model, cfg, clips, out, name))
     print(f"\nreports and confusion matrices in {out}")
     return 0

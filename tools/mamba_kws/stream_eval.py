@@ -211,19 +211,16 @@ def rate_at_fa(curve: list[dict[str, Any]], fa_per_hour: float) -> dict[str, Any
 # ------------------------------------------------------------------------------------ data
 
 
-def load_pools(cfg: KWSConfig, which: list[str], heldout_fraction: float,
+def load_pools(cfg: KWSConfig, which: list[str], trained_on: dict | None,
                cache: Path | None) -> tuple[ClipSet, list[str]]:
+    from .data.sources import filter_trained_speakers
     from .data.speech_commands import load_real_clips
-    from .train import concat_clips, speaker_fraction
 
     pools: list[ClipSet] = []
     sources: list[str] = []
     for src in which:
         if src == "real":
-            real = load_real_clips("v2_test_dev", cfg)
-            if heldout_fraction > 0:  # the checkpoint was fine-tuned on speakers below this fraction
-                real = real.subset(np.flatnonzero([speaker_fraction(s) >= heldout_fraction for s in real.speakers]))
-            cs = real
+            cs, _ = filter_trained_speakers(load_real_clips("v2_test_dev", cfg), trained_on)
         elif src == "generated":
             from .data import prepare_data
 
@@ -236,7 +233,7 @@ def load_pools(cfg: KWSConfig, which: list[str], heldout_fraction: float,
         sources += [src] * len(cs)
     pool = pools[0]
     for cs in pools[1:]:
-        pool = concat_clips(pool, cs)
+        pool = pool.concat(cs)
     return pool, sources
 
 
@@ -245,17 +242,6 @@ def load_noise(root: Path) -> list[np.ndarray]:
     if not recs:
         raise DataError(f"no background noise in {root / NOISE_DIR}; {describe()}")
     return [noise_part(a, "test") for _, a in recs]
-
-
-def finetune_fraction(checkpoint: Path) -> float:
-    """--real-finetune of the run that wrote `checkpoint` (its summary.json), 0 when none."""
-    summary = checkpoint.parent / "summary.json"
-    if summary.is_file():
-        try:
-            return float(json.loads(summary.read_text()).get("real_finetune") or 0.0)
-        except (ValueError, json.JSONDecodeError):
-            return 0.0
-    return 0.0
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -276,9 +262,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--readouts", default=",".join(READOUTS), help=f"comma-separated, of {', '.join(READOUTS)}")
     p.add_argument("--gap", default="2,5", help="min,max seconds between words (clip edge to clip edge)")
     p.add_argument("--tolerance", type=float, default=1.0, help="seconds after a keyword's end a detection may come")
-    p.add_argument("--heldout-fraction", type=float, default=None,
-                   help="use only v2_test_dev speakers with hash fraction >= this (default: the checkpoint's "
-                        "--real-finetune from its summary.json, 0 if none)")
     p.add_argument("--cache", default=None, help="data cache for the generated set (default <repo>/data)")
     p.add_argument("--out", default=None, help="output folder (default <checkpoint dir>/stream)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -330,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     ckpt = Path(args.checkpoint)
-    model, cfg, _ = load_checkpoint(ckpt)
+    model, cfg, meta = load_checkpoint(ckpt)
     params = detection_params(cfg)
     snrs = _floats(args.snr, "--snr")
     gap = _floats(args.gap, "--gap")
@@ -340,11 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     bad = [r for r in readouts if r not in READOUTS]
     if bad or not readouts:
         raise KWSError(f"--readouts: unknown {bad} (choose from {', '.join(READOUTS)})")
-    heldout = finetune_fraction(ckpt) if args.heldout_fraction is None else args.heldout_fraction
     out = Path(args.out) if args.out else ckpt.parent / "stream"
     out.mkdir(parents=True, exist_ok=True)
 
-    pool, sources = load_pools(cfg, [s for s in args.clips.split(",") if s], heldout,
+    pool, sources = load_pools(cfg, [s for s in args.clips.split(",") if s], meta.get("trained_on"),
                                Path(args.cache) if args.cache else None)
     noise = load_noise(speech_commands_dir())
     seconds = args.minutes * 60 / len(snrs)
@@ -393,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_det(curves, out / "det.png", title, {ro: default_thr for ro in readouts})
     report = {
         "checkpoint": str(ckpt), "config": cfg.name, "detection": params, "seed": args.seed, "snr_db": snrs,
-        "clips": args.clips, "heldout_fraction": heldout, "minutes": args.minutes, "tolerance_s": args.tolerance,
+        "clips": args.clips, "minutes": args.minutes, "tolerance_s": args.tolerance,
         "streams": [{"snr_db": s.snr_db, "seconds": len(s.audio) / s.sample_rate, "events": len(s.events),
                      "keywords": sum(e.name not in (SILENCE_LABEL, UNKNOWN_LABEL) for e in s.events)}
                     for s in streams],

@@ -32,6 +32,11 @@ class ClipSet:
         return ClipSet(self.labels, self.audio[idx], self.targets[idx], [self.words[i] for i in idx],
                        [self.speakers[i] for i in idx], [self.paths[i] for i in idx])
 
+    def concat(self, other: ClipSet) -> ClipSet:
+        return ClipSet(self.labels, np.concatenate([self.audio, other.audio]),
+                       np.concatenate([self.targets, other.targets]), self.words + other.words,
+                       self.speakers + other.speakers, self.paths + other.paths)
+
     @staticmethod
     def empty(labels: tuple[str, ...], clip_samples: int) -> ClipSet:
         return ClipSet(tuple(labels), np.zeros((0, clip_samples), np.int16), np.zeros(0, np.int64), [], [], [])

@@ -36,6 +36,7 @@ from tqdm import tqdm
 from ..audio import write_wav
 from ..config import REPO_ROOT, SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig, load_config
 from ..errors import DataError
+from ..paths import cache_dir as resolve_cache
 from ..paths import describe, speech_commands_dir
 from .noise import NOISE_DIR, mix_at_snr, noise_part, random_slice, read_noise_dir, rms, to_int16
 from .tts import (
@@ -370,7 +371,7 @@ def generate(cfg: KWSConfig, out: Path, *, seed: int | None = None, workers: int
 def ensure_generated(cfg: KWSConfig, cache_dir: Path | None = None, *, progress: bool = True,
                      workers: int = 2, engines: tuple[str, ...] | None = None) -> tuple[Path, dict]:
     """The generated set for cfg in <cache_dir>/generated/<key>/, made if missing. (dir, summary)."""
-    cache_dir = Path(cache_dir) if cache_dir is not None else REPO_ROOT / "data"
+    cache_dir = resolve_cache(cache_dir)
     engines = select_engines(engines)
     final = cache_dir / "generated" / cache_key(cfg, engines)
     marker = final / COMPLETE
@@ -416,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=str(REPO_ROOT / "models" / "kws_mamba.yaml"),
                    help="model YAML; its data: section sets the sizes")
     p.add_argument("--out", default=None, help="output directory (default: the cache used by training)")
-    p.add_argument("--cache", default=str(REPO_ROOT / "data"), help="cache directory when --out is not given")
+    p.add_argument("--cache", default=None,
+                   help="cache directory when --out is not given (default $KWS_CACHE, else <repo>/data)")
     p.add_argument("--seed", type=int, default=None, help="override data.seed of the config")
     p.add_argument("--workers", type=int, default=2, help="worker processes (0: in this process)")
     p.add_argument("--force", action="store_true", help="regenerate even if the cache is complete")
@@ -436,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.force:
             key = cache_key(cfg, select_engines(engines))
-            shutil.rmtree(Path(args.cache) / "generated" / key, ignore_errors=True)
-        out, summary = ensure_generated(cfg, Path(args.cache), progress=not args.quiet, workers=args.workers,
+            shutil.rmtree(resolve_cache(args.cache) / "generated" / key, ignore_errors=True)
+        out, summary = ensure_generated(cfg, args.cache, progress=not args.quiet, workers=args.workers,
                                         engines=engines)
     print_table(summary, out)
     return 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import REPO_ROOT, KWSConfig
+from ..config import KWSConfig
 from ..errors import DataError
+from ..paths import cache_dir as resolve_cache
 from .clips import DataSplits
 from .download import download_speech_commands
 from .generate import ensure_generated
@@ -17,10 +18,10 @@ def prepare_data(cfg: KWSConfig, source: str | Path | None = None, *, download: 
     """Train/val/test clips and training noise.
 
     source None or "generated": the generated set (made and cached in <cache_dir>/generated/ if missing;
-    cache_dir defaults to <repo>/data). A path: a Speech Commands v2 directory. download=True: fetch the
+    cache_dir defaults to mamba_kws.paths.cache_dir()). A path: a Speech Commands v2 directory. download=True: fetch the
     official archive into <cache_dir>/speech_commands_v0.02 first and read that.
     """
-    cache = Path(cache_dir) if cache_dir is not None else REPO_ROOT / "data"
+    cache = resolve_cache(cache_dir)
     if download:
         root = download_speech_commands(cache, progress=progress)
         return load_speech_commands(root, cfg, progress=progress)

@@ -1,0 +1,251 @@
+"""The training sources of a model (`train.sources` in its YAML), loaded and mixed as feature maps.
+
+    data = build_training_data(cfg, ...)        # every source as a FeatureSet, plus validation and reports
+    for x, y, soft, has_soft in data.batches(epoch, batch_size, rank, world): ...
+
+Kinds (config.SourceConfig): the speech set (`generated`, or a Speech Commands directory given by
+--data / --download), real clips (`real`), the real feature maps (`mltk`), any feature-set file
+(`features`). Audio sources are rendered into feature maps once (mamba_kws.data.render), with teacher
+posteriors when distillation is on; feature sources have no audio, so no teacher can hear them.
+
+Each epoch draws weight x size clips from every source (without replacement up to its size), shuffles
+them together, and each batch is augmented in the feature domain (`augment_batch`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import SILENCE_LABEL, FeatureAugmentConfig, KWSConfig, SourceConfig
+from ..errors import DataError
+from ..paths import cache_dir, describe, speech_commands_dir
+from .clips import ClipSet
+from .feature_sets import TRAIN_SPLIT, VAL_SPLIT, FeatureSet, load_feature_set
+from .noise import NOISE_DIR, noise_part, read_noise_dir
+from .render import render_clips
+
+# One feature unit of pymicro-features is 64 / 25.6 = 2.5 natural-log units of the PCAN output:
+# v = 2.5 ln(8 s), so 8 s = exp(v / 2.5) is the linear domain in which noise adds.
+LOG_UNIT = 2.5
+DEFAULT_SOURCES = (SourceConfig(kind="generated"),)
+
+
+@dataclass
+class TrainingData:
+    labels: tuple[str, ...]
+    sets: list[FeatureSet]  # one per loaded source
+    weights: list[float]
+    val: FeatureSet  # model selection
+    val_name: str
+    reports: dict[str, ClipSet]  # audio clips to report on through the real front end (never trained on)
+    speech_train: ClipSet | None  # the speech set's training clips (audio): int8 calibration, QAT
+    noise: list[np.ndarray]  # training noise recordings (audio)
+    trained_on: dict = field(default_factory=dict)  # what real data was trained on: sources and speakers
+    summary: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.offsets = np.cumsum([0] + [len(s) for s in self.sets])
+        self.feats = np.concatenate([s.feats for s in self.sets]) if self.sets else None
+        self.targets = np.concatenate([s.targets for s in self.sets]).astype(np.int64)
+        n, c = len(self.targets), len(self.labels)
+        self.soft = np.zeros((n, c), np.float32)
+        self.has_soft = np.zeros(n, bool)
+        for s, lo in zip(self.sets, self.offsets[:-1], strict=True):
+            if s.soft is not None:
+                self.soft[lo : lo + len(s)] = s.soft
+                self.has_soft[lo : lo + len(s)] = True
+        noise = [i for i, t in enumerate(self.targets) if t >= 0 and self.labels[t] == SILENCE_LABEL]
+        self.noise_index = np.asarray(noise, np.int64)
+
+    def epoch_index(self, epoch: int, seed: int) -> np.ndarray:
+        """The clips of one epoch: weight x size from every source, shuffled together."""
+        rng = np.random.default_rng([seed, 7919, epoch])
+        parts = []
+        for s, w, lo in zip(self.sets, self.weights, self.offsets[:-1], strict=True):
+            want = int(round(w * len(s)))
+            whole, rest = divmod(want, len(s)) if len(s) else (0, 0)
+            idx = [rng.permutation(len(s)) for _ in range(whole)] + [rng.permutation(len(s))[:rest]]
+            parts.append(lo + np.concatenate(idx).astype(np.int64))
+        index = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return index[rng.permutation(len(index))]
+
+    def steps_per_epoch(self, batch: int, world: int = 1) -> int:
+        n = sum(int(round(w * len(s))) for s, w in zip(self.sets, self.weights, strict=True))
+        return n // (batch * world)
+
+    def batches(self, epoch: int, batch: int, seed: int, aug: FeatureAugmentConfig, spec: tuple[int, int, int, int],
+                rank: int = 0, world: int = 1):  # noqa: ANN201 - a generator of tensors
+        """(x, y, soft, has_soft) batches of one epoch, augmented (drop_last; DDP: this rank's share)."""
+        index = self.epoch_index(epoch, seed)
+        per_rank = len(index) // world
+        index = index[rank * per_rank : (rank + 1) * per_rank]
+        gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch * 7 + rank)
+        for b in range(len(index) // batch):
+            idx = np.sort(index[b * batch : (b + 1) * batch])
+            x = torch.from_numpy(self.feats[idx].astype(np.float32))
+            noise = None
+            if aug.noise_prob > 0 and len(self.noise_index):
+                pick = self.noise_index[torch.randint(len(self.noise_index), (len(idx),), generator=gen).numpy()]
+                noise = torch.from_numpy(self.feats[np.sort(pick)].astype(np.float32))
+            x = augment_batch(x, aug, spec, gen, noise)
+            yield (x, torch.from_numpy(self.targets[idx]), torch.from_numpy(self.soft[idx]),
+                   torch.from_numpy(self.has_soft[idx]))
+
+
+def augment_batch(x: torch.Tensor, a: FeatureAugmentConfig, spec: tuple[int, int, int, int],
+                  gen: torch.Generator, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Feature-domain augmentation of a batch (B, T, C), in order:
+    1. time shift: each clip moves by a uniform +-time_shift_frames, the gap filled with 0;
+    2. level: features scaled by 1 + uniform(+-level_db / 20);
+    3. noise: with noise_prob, a noise feature map mixed in the linear domain at a uniform SNR;
+    4. the estimated high channels replaced by the batch mean there, with high_mask_prob;
+    5. SpecAugment `spec` = (freq masks, max width, time masks, max width), filled with the clip mean."""
+    b, t, c = x.shape
+    if a.time_shift_frames > 0:
+        s = torch.randint(-a.time_shift_frames, a.time_shift_frames + 1, (b, 1), generator=gen)
+        src = torch.arange(t).unsqueeze(0) - s  # frame i shows frame i - s
+        valid = (src >= 0) & (src < t)
+        x = torch.gather(x, 1, src.clamp(0, t - 1).unsqueeze(-1).expand(b, t, c)) * valid.unsqueeze(-1)
+    if a.level_db > 0:
+        x = x * (1 + (torch.rand(b, 1, 1, generator=gen) * 2 - 1) * a.level_db / 20)
+    if noise is not None and a.noise_prob > 0:
+        use = (torch.rand(b, 1, 1, generator=gen) < a.noise_prob).float()
+        lo, hi = a.noise_snr_db
+        snr = lo + torch.rand(b, 1, 1, generator=gen) * (hi - lo)
+        gain = 10 ** (-snr / 10) * use
+        mixed = LOG_UNIT * torch.log(torch.exp(x / LOG_UNIT) + gain * torch.exp(noise / LOG_UNIT))
+        floor = LOG_UNIT * math.log1p(0.0)  # 0: where both are at the floor, stay there
+        x = torch.where(use.bool().expand_as(x), mixed.clamp_min(floor), x)
+    if a.high_mask_prob > 0 and a.high_from_channel < c:
+        hi_ch = slice(a.high_from_channel, c)
+        use = (torch.rand(b, 1, 1, generator=gen) < a.high_mask_prob)
+        mean = x[:, :, hi_ch].mean(dim=(0, 1), keepdim=True).expand(b, t, c - a.high_from_channel)
+        x[:, :, hi_ch] = torch.where(use, mean, x[:, :, hi_ch])
+    fm, fw, tm, tw = spec
+    if (fm and fw) or (tm and tw):
+        fill = x.mean(dim=(1, 2), keepdim=True)
+        keep = torch.ones(b, t, c, dtype=torch.bool)
+        ch, fr = torch.arange(c), torch.arange(t)
+        for _ in range(fm):
+            w = torch.randint(0, fw + 1, (b, 1), generator=gen)
+            s0 = (torch.rand(b, 1, generator=gen) * (c - w + 1)).long()
+            keep &= ~((ch >= s0) & (ch < s0 + w)).unsqueeze(1)
+        for _ in range(tm):
+            w = torch.randint(0, tw + 1, (b, 1), generator=gen)
+            s0 = (torch.rand(b, 1, generator=gen) * (t - w + 1)).long()
+            keep &= ~((fr >= s0) & (fr < s0 + w)).unsqueeze(2)
+        x = torch.where(keep, x, fill)
+    return x
+
+
+def _note(summary: dict, text: str, progress: bool) -> None:
+    summary.setdefault("notes", []).append(text)
+    if progress:
+        print(f"note: {text}")
+
+
+def build_training_data(cfg: KWSConfig, *, speech: str | Path | None = None, download: bool = False,
+                        cache: Path | None = None, progress: bool = True, real_eval: bool = True) -> TrainingData:
+    """Load every source of cfg.train.sources (the generated set alone when none are listed)."""
+    from ..data import load_real_clips, prepare_data
+
+    cache = cache_dir(cache)
+    t = cfg.train
+    teacher = t.distill.teacher
+    fc = cfg.features
+    labels = tuple(cfg.labels)
+    sources = t.sources or DEFAULT_SOURCES
+    sets: list[FeatureSet] = []
+    weights: list[float] = []
+    summary: dict = {"sources": []}
+    trained_on: dict = {"sources": [], "speakers": set()}
+    val_sets: dict[str, FeatureSet] = {}
+    reports: dict[str, ClipSet] = {}
+    speech_train = None
+    noise: list[np.ndarray] = []
+    sc_noise = read_noise_dir(speech_commands_dir() / NOISE_DIR)
+    if sc_noise:
+        noise = [noise_part(a, "train") for _, a in sc_noise]
+
+    def add(src: SourceConfig, fs: FeatureSet, real: bool) -> None:
+        sets.append(fs)
+        weights.append(src.weight)
+        summary["sources"].append({"kind": src.kind, "name": fs.name, "clips": len(fs), "weight": src.weight,
+                                   "soft_targets": fs.soft is not None, "counts": fs.counts()})
+        if real:
+            trained_on["sources"].append(fs.name)
+            trained_on["speakers"] |= {str(s) for s in fs.speakers if s}
+
+    for src in sources:
+        try:
+            if src.kind == "generated":
+                splits = prepare_data(cfg, speech, download=download, cache_dir=cache, progress=progress)
+                speech_train = splits.train
+                noise = splits.noise or noise
+                generated = speech is None and not download
+                name = "generated" if generated else "speech_commands"
+                fs = render_clips(splits.train, cfg, noise, variants=src.variants, seed=t.seed, cache=cache,
+                                  name=name, teacher=teacher, progress=progress)
+                add(src, fs, real=not generated)
+                val_sets[src.kind] = render_clips(splits.val, cfg, [], variants=1, seed=t.seed, cache=cache,
+                                                  name=f"{name}_val", progress=progress)
+                reports["test"] = splits.test
+                summary["speech_set"] = {"source": splits.source, **splits.summary}
+            elif src.kind == "real":
+                for subset in src.subsets:
+                    clips = load_real_clips(subset, cfg)
+                    fs = render_clips(clips, cfg, noise, variants=src.variants, seed=t.seed, cache=cache,
+                                      name=subset, teacher=teacher, progress=progress)
+                    add(src, fs, real=True)
+            elif src.kind in ("mltk", "features"):
+                if src.kind == "mltk":
+                    from .mltk import ensure_mltk_features
+
+                    path = ensure_mltk_features(cache, progress=progress)
+                else:
+                    path = Path(src.path)
+                name = path.stem
+                fs = load_feature_set(path, labels, fc.frames, fc.channels, split=TRAIN_SPLIT, name=name)
+                if teacher:
+                    _note(summary, f"{name}: no audio, so no teacher targets (trained on its labels)", progress)
+                add(src, fs, real=True)
+                val = load_feature_set(path, labels, fc.frames, fc.channels, split=VAL_SPLIT, name=f"{name}_val")
+                if len(val):
+                    val_sets[src.kind] = val
+                    trained_on["speakers"] |= {str(s) for s in val.speakers if s}  # selected on: not for reports
+        except DataError as exc:
+            if src.required:
+                raise
+            _note(summary, f"source {src.kind} skipped: {exc}", progress)
+    if not sets:
+        raise DataError(f"no training source could be loaded; {describe()}")
+    if t.select_on == "auto":
+        order = [k for k in ("mltk", "features", "generated") if k in val_sets]
+    else:
+        order = [t.select_on] if t.select_on in val_sets else []
+    if not order:
+        raise DataError(f"no validation clips for train.select_on = {t.select_on}")
+    if real_eval:
+        try:
+            reports["v2_test_dev"] = load_real_clips("v2_test_dev", cfg)
+        except DataError as exc:
+            _note(summary, f"no real test clips to report on ({exc})", progress)
+    trained_on["speakers"] = sorted(trained_on["speakers"])
+    data = TrainingData(labels, sets, weights, val_sets[order[0]], order[0], reports, speech_train, noise,
+                        trained_on, summary)
+    summary["validation"] = {"source": order[0], "clips": len(data.val)}
+    return data
+
+
+def filter_trained_speakers(clips: ClipSet, trained_on: dict | None) -> tuple[ClipSet, int]:
+    """Drop the clips of speakers a checkpoint was trained or selected on; (kept clips, dropped count)."""
+    speakers = set((trained_on or {}).get("speakers") or ())
+    if not speakers:
+        return clips, 0
+    keep = np.array([s not in speakers for s in clips.speakers], bool)
+    return clips.subset(np.flatnonzero(keep)), int((~keep).sum())
