@@ -1,14 +1,12 @@
-"""FeatureDataset: shapes, evaluation features = clip_features, augmentation that is deterministic
-in (seed, epoch, index) and actually changes the input."""
+"""clip_features shapes and values; the audio augmentation is deterministic for a seed and actually
+changes the input (time shift, noise for silence)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from mamba_kws.config import SILENCE_LABEL
-from mamba_kws.data import ClipSet, FeatureDataset, clip_features
-from torch.utils.data import DataLoader
+from mamba_kws.data import ClipSet, augment_audio, clip_features
 
 
 @pytest.fixture(scope="module")
@@ -36,62 +34,37 @@ def noise():
     return [(np.random.default_rng(1).standard_normal(16000 * 5) * 2000).astype(np.int16)]
 
 
-def test_eval_dataset_is_clip_features(clips, tiny_cfg):
-    ds = FeatureDataset(clips, tiny_cfg)
+def test_clip_features(clips, tiny_cfg):
+    from mamba_kws.features import compute_features
+
     feats = clip_features(clips, tiny_cfg)
     assert feats.shape == (len(clips), tiny_cfg.features.frames, tiny_cfg.features.channels)
     assert feats.dtype == np.float32 and feats.max() > 5
-    for i in range(len(ds)):
-        x, y = ds[i]
-        assert x.dtype == torch.float32 and isinstance(y, int) and y == int(clips.targets[i])
-        assert torch.equal(x, torch.from_numpy(feats[i]))
+    for i in (0, 5):
+        assert np.array_equal(feats[i], compute_features(clips.audio[i], tiny_cfg.features))
+
+
+def _aug(clips, i, noise, cfg, seed):
+    return augment_audio(clips.audio[i], clips.labels[clips.targets[i]] == SILENCE_LABEL, noise, cfg.train.augment,
+                         16000, np.random.default_rng(seed))
 
 
 def test_augmentation_is_deterministic_and_changes_input(clips, noise, tiny_cfg):
-    plain = clip_features(clips, tiny_cfg)
-    a = FeatureDataset(clips, tiny_cfg, noise=noise, train=True, seed=3)
-    b = FeatureDataset(clips, tiny_cfg, noise=noise, train=True, seed=3)
-    a.set_epoch(2)
-    b.set_epoch(2)
     for i in range(len(clips)):
-        xa, ya = a[i]
-        xb, yb = b[i]
-        assert xa.shape == (tiny_cfg.features.frames, tiny_cfg.features.channels) and ya == yb
-        assert torch.equal(xa, xb)
-        assert not np.allclose(xa.numpy(), plain[i])
-    x2 = a[0][0]
-    a.set_epoch(3)
-    assert not torch.equal(a[0][0], x2)
-    c = FeatureDataset(clips, tiny_cfg, noise=noise, train=True, seed=4)
-    c.set_epoch(2)
-    assert not torch.equal(c[0][0], x2)
+        a, b = _aug(clips, i, noise, tiny_cfg, [3, i]), _aug(clips, i, noise, tiny_cfg, [3, i])
+        assert a.dtype == np.int16 and a.shape == clips.audio[i].shape and np.array_equal(a, b)
+        assert not np.array_equal(a, clips.audio[i])
+    assert not np.array_equal(_aug(clips, 2, noise, tiny_cfg, 1), _aug(clips, 2, noise, tiny_cfg, 2))
 
 
 def test_augment_steps(clips, noise, tiny_cfg):
-    ds = FeatureDataset(clips, tiny_cfg, noise=noise, train=True, seed=0)
-    rng = np.random.default_rng(0)
     kw = int(np.nonzero(clips.targets == 2)[0][0])
-    shifted = [ds.augment_audio(clips.audio[kw], 2, np.random.default_rng(s)) for s in range(20)]
+    shifted = [_aug(clips, kw, noise, tiny_cfg, s) for s in range(20)]
     peaks = {int(np.argmax(np.abs(s.astype(np.float64)))) for s in shifted}
     assert len(peaks) > 5  # the word moves in time
     max_shift = tiny_cfg.train.augment.time_shift_ms * 16
     assert all(abs(p - int(np.argmax(np.abs(clips.audio[kw].astype(np.float64))))) <= max_shift + 400
                for p in peaks)
     sil = int(np.nonzero(clips.targets == 0)[0][0])
-    louder = [np.std(ds.augment_audio(clips.audio[sil], 0, np.random.default_rng(s))) for s in range(10)]
+    louder = [np.std(_aug(clips, sil, noise, tiny_cfg, s)) for s in range(10)]
     assert max(louder) > 2 * np.std(clips.audio[sil])  # silence gets background noise
-    f = clip_features(clips, tiny_cfg)[kw]
-    masked = ds.spec_augment(f, rng)
-    assert masked.shape == f.shape and (masked != f).any()
-
-
-def test_loader_workers_give_the_same_batches(clips, noise, tiny_cfg):
-    def batches(workers: int) -> list[torch.Tensor]:
-        ds = FeatureDataset(clips, tiny_cfg, noise=noise, train=True, seed=0)
-        ds.set_epoch(1)
-        loader = DataLoader(ds, batch_size=4, shuffle=True, num_workers=workers,
-                            generator=torch.Generator().manual_seed(0))
-        return [x for x, _ in loader]
-
-    for x0, x2 in zip(batches(0), batches(2), strict=True):
-        assert torch.equal(x0, x2)

@@ -247,8 +247,47 @@ def test_config_sources_and_overrides(tmp_path):
 
     for bad, msg in [("train.sources=[{kind: nope}]", "kind"),
                      ("train.sources=[{kind: real, subsets: [v2_test_dev]}]", "never trained on"),
-                     ("train.sources=[{kind: real}]", "subsets"), ("train.sources=[{kind: mltk, weight: -1}]", "weight"),
+                     ("train.sources=[{kind: real}]", "subsets"),
+                     ("train.sources=[{kind: mltk, weight: -1}]", "weight"),
                      ("model", "section.key=value")]:
         with pytest.raises(ConfigError, match=msg):
             load_config("tiny", [bad])
     assert config_from_dict({}).labels == SC_LABELS
+
+
+def test_epoch_rebalances_silence_and_unknown(tiny_cfg):
+    labels = tuple(tiny_cfg.labels)
+    unk, sil, yes = labels.index(UNKNOWN_LABEL), labels.index("_silence_"), labels.index("yes")
+    targets = np.array([unk] * 300 + [sil] * 5 + [yes] * 100, np.int64)
+    n = len(targets)
+    fs = FeatureSet("a", labels, np.zeros((n, FRAMES, CHANNELS), np.float16), targets, np.array([""] * n),
+                    np.array([""] * n))
+    data = TrainingData(labels, [fs], [1.0], fs, "a", {}, None, [], class_fractions={unk: 0.1, sil: 0.2})
+    idx = data.epoch_index(0, seed=0)
+    counts = np.bincount(targets[idx], minlength=len(labels))
+    assert counts[yes] == 100 and counts[unk] == 10 and counts[sil] == 20  # silence drawn 4 times over
+    other = data.epoch_index(1, seed=0)
+    assert set(idx[targets[idx] == unk]) != set(other[targets[other] == unk])  # other unknown clips next epoch
+
+
+def test_stream_windows_cut_across_clips(tiny_cfg, tmp_path):
+    from mamba_kws.data.sources import stream_windows
+
+    clips = _clips(tiny_cfg, n=4)
+    clips.audio[:] = 0
+    clips.audio[:, 8000:8100] = 1000  # one click in the middle of every clip
+    noise = [np.zeros(48000, np.int16)]
+    w = stream_windows(clips, noise, 50, seed=0)
+    assert w.audio.shape == (50, 16000) and (w.targets == -1).all()
+    clicks = [np.flatnonzero(a) for a in w.audio]
+    assert len({int(c[0]) for c in clicks if len(c)}) > 10  # the words land anywhere in the window
+    assert np.array_equal(w.audio, stream_windows(clips, noise, 50, seed=0).audio)
+    p = tmp_path / "w.npz"
+    save_feature_set(p, np.zeros((2, FRAMES, CHANNELS)), [-1, 0], ["yes"], ["", "yes"], ["", ""], ["training"] * 2)
+    with pytest.raises(DataError, match="soft targets"):
+        load_feature_set(p, tiny_cfg.labels, FRAMES, CHANNELS)
+    soft = np.full((2, 12), 1 / 12)
+    save_feature_set(p, np.zeros((2, FRAMES, CHANNELS)), [-1, 0], ["yes"], ["", "yes"], ["", ""], ["training"] * 2,
+                     soft, list(tiny_cfg.labels))
+    fs = load_feature_set(p, tiny_cfg.labels, FRAMES, CHANNELS)
+    assert fs.targets.tolist() == [-1, tiny_cfg.labels.index("yes")] and fs.soft.shape == (2, 12)

@@ -143,7 +143,10 @@ class SourceConfig:
       real       real clips under the data root's speech_commands/ (`subsets`, e.g. v1_sample)
       mltk       the real Speech Commands feature maps under the data root (converted on first use)
       features   a feature-set file (`path`, see mamba_kws.data.feature_sets)
-    Audio sources are rendered once into `variants` augmented feature maps each (time shift, noise).
+      streams    1 s windows cut anywhere from two clips of the speech set in a row over noise: parts of
+                 words, word ends, transitions; no label, the teacher's posteriors only (needs distill)
+    Audio sources are rendered once into `variants` augmented feature maps each (time shift, noise);
+    `streams` makes `variants` windows per speech-set clip.
     `weight`: clips drawn from the source per epoch, as a multiple of its size (0.5: half of it).
     `required: false`: a missing source is reported in one line and training goes on without it."""
 
@@ -155,7 +158,7 @@ class SourceConfig:
     required: bool = True
 
 
-SOURCE_KINDS = ("generated", "real", "mltk", "features")
+SOURCE_KINDS = ("generated", "real", "mltk", "features", "streams")
 
 
 @dataclass(frozen=True)
@@ -183,11 +186,15 @@ class TrainConfig:
     # training clip, so the Mamba state is not zero when the clip starts, as on a continuous stream;
     # the readout pools the clip's own steps only. 0 = train on isolated 1 s clips (single process).
     stream_context_steps: int = 0
+    # The share of batches trained with that context (the others from a zero state, as a clip is scored).
+    stream_context_prob: float = 1.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     feature_augment: FeatureAugmentConfig = field(default_factory=FeatureAugmentConfig)
     # What to train on (empty: the generated set alone) and whose validation split selects the
     # checkpoint ("auto": the first source that has one: mltk's speakers, else the generated set's).
     sources: tuple[SourceConfig, ...] = ()
+    # Redraw silence and unknown each epoch to silence_fraction / unknown_fraction of the keyword clips.
+    balance_classes: bool = True
     select_on: str = "auto"
     distill: DistillConfig = field(default_factory=DistillConfig)
 
@@ -334,8 +341,12 @@ def _validate(cfg: KWSConfig, source: str) -> None:
             raise ConfigError(f"{source}: '{where}': v2_test_dev is the reported real set, never trained on")
         if src.kind == "features" and not src.path:
             raise ConfigError(f"{source}: '{where}' of kind features needs 'path' (a feature-set .npz)")
+    if any(src.kind == "streams" for src in t.sources) and not t.distill.teacher:
+        raise ConfigError(f"{source}: a source of kind streams has no labels: it needs train.distill.teacher")
     if t.select_on not in ("auto", *SOURCE_KINDS):
         raise ConfigError(f"{source}: 'train.select_on' must be auto or a source kind, got '{t.select_on}'")
+    if not 0 <= t.stream_context_prob <= 1:
+        raise ConfigError(f"{source}: 'train.stream_context_prob' must be in [0, 1], got {t.stream_context_prob}")
     d = t.distill
     if not 0 <= d.weight <= 1 or d.temperature <= 0:
         raise ConfigError(f"{source}: 'train.distill' needs 0 <= weight <= 1 and temperature > 0")

@@ -104,6 +104,29 @@ def print_report(name: str, report: dict) -> None:
         print(f"  {lab:<10} {acc}  (n={r['n']})")
 
 
+def print_side_by_side(name: str, reports: dict[str, dict]) -> None:
+    """Per-class accuracy of several models on the same clips, one column each."""
+    first = next(iter(reports.values()))
+    width = max(12, *(len(m) + 2 for m in reports))
+    print(f"\n{name}: {first['n']} clips")
+    print(f"  {'class':<10} {'n':>5}" + "".join(f"{m:>{width}}" for m in reports))
+    for lab, r in first["per_class"].items():
+        cells = []
+        for rep in reports.values():
+            acc = rep["per_class"][lab]["accuracy"]
+            cells.append(f"{'-' if acc is None else f'{acc:.3f}':>{width}}")
+        print(f"  {lab:<10} {r['n']:>5}" + "".join(cells))
+    print(f"  {'accuracy':<10} {first['n']:>5}" + "".join(f"{rep['accuracy']:>{width}.4f}" for rep in reports.values()))
+
+
+def teacher_reports(names: list[str], clips: Any, labels: tuple[str, ...]) -> dict[str, dict]:
+    """The pretrained teachers (mamba_kws.teachers) scored on the same clips."""
+    from .teachers import load_teacher, to_labels
+
+    return {n: report_from_logits(to_labels(load_teacher(n)(clips.audio), labels), clips.targets, labels)
+            for n in names}
+
+
 def load_clip_folder(path: Path, cfg: KWSConfig) -> Any:
     """A folder of <label>/*.wav clips (labels outside the model's become _unknown_) as a ClipSet."""
     from .data import load_real_clips
@@ -125,8 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real", default="v2_test_dev",
                    help="comma-separated real clips to score: subsets of <data root>/speech_commands "
                         "(v2_test_dev, v1_sample) or folders of <label>/*.wav ('' for none)")
+    p.add_argument("--teachers", default="",
+                   help="also score these pretrained models on the same real clips, side by side "
+                        "(comma-separated: ds_cnn_l, ds_cnn_s, mlperf_float, mlperf_int8, ensemble; folder from "
+                        "$KWS_TEACHERS)")
     p.add_argument("--out", default=None, help="output directory (default: the checkpoint's directory)")
     args = p.parse_args(argv)
+    teachers = [t for t in args.teachers.split(",") if t]
 
     model, cfg, meta = load_checkpoint(args.checkpoint)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
@@ -148,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         clips, dropped = filter_trained_speakers(clips, trained_on)
         if dropped:
             print(f"{name}: left out {dropped} clips of speakers the checkpoint was trained or selected on")
-        print_report(name, evaluate_clips(model, cfg, clips, out, name))
+        report = evaluate_clips(model, cfg, clips, out, name)
+        if teachers:
+            side = {cfg.name: report, **teacher_reports(teachers, clips, tuple(cfg.labels))}
+            (out / f"eval_{name}_teachers.json").write_text(json.dumps(side, indent=2))
+            print_side_by_side(name, side)
+        else:
+            print_report(name, report)
     print(f"\nreports and confusion matrices in {out}")
     return 0

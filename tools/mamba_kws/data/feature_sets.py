@@ -4,7 +4,7 @@ the same way): `FeatureSet` and its `.npz` file.
 A feature-set file holds, for N clips:
 
     feats        (N, 98, 40) float16   micro-frontend features in pymicro-features units
-    labels       (N,) int              index into label_names
+    labels       (N,) int              index into label_names; -1: no label (a teacher's soft target only)
     label_names  (K,) str              class names (mapped onto the model's labels by name; a name the
                                        model does not have becomes `_unknown_`)
     words        (N,) str              the spoken word ("" or the label when unknown)
@@ -124,11 +124,13 @@ def load_feature_set(path: Path, labels: tuple[str, ...], frames: int, channels:
         raise DataError(f"{path}: feats must be (N, {frames}, {channels}), got {feats.shape}")
     if not all(len(a) == n for a in (feats, words, speakers, splits)):
         raise DataError(f"{path}: feats, labels, words, speakers and split differ in length")
-    if n and (raw.min() < 0 or raw.max() >= len(label_names)):
+    if n and (raw.min() < -1 or raw.max() >= len(label_names)):
         raise DataError(f"{path}: a label index is outside label_names")
     if not np.isfinite(feats).all():
         raise DataError(f"{path}: feats hold NaN or infinite values")
-    targets = map_labels(label_names, labels)[raw] if n else raw
+    targets = np.where(raw >= 0, map_labels(label_names, labels)[np.maximum(raw, 0)], -1) if n else raw
+    if soft is None and (targets < 0).any():
+        raise DataError(f"{path}: clips without a label need soft targets")
     if soft is not None:
         if soft.shape != (n, len(soft_labels)) or set(soft_labels) != set(labels):
             raise DataError(f"{path}: soft targets must be (N, {len(labels)}) over the model's labels")

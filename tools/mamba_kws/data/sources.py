@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import SILENCE_LABEL, FeatureAugmentConfig, KWSConfig, SourceConfig
+from ..config import SILENCE_LABEL, UNKNOWN_LABEL, FeatureAugmentConfig, KWSConfig, SourceConfig
 from ..errors import DataError
 from ..paths import cache_dir, describe, speech_commands_dir
 from .clips import ClipSet
@@ -47,6 +47,7 @@ class TrainingData:
     noise: list[np.ndarray]  # training noise recordings (audio)
     trained_on: dict = field(default_factory=dict)  # what real data was trained on: sources and speakers
     summary: dict = field(default_factory=dict)
+    class_fractions: dict[int, float] = field(default_factory=dict)  # class -> share of keyword clips per epoch
 
     def __post_init__(self) -> None:
         self.offsets = np.cumsum([0] + [len(s) for s in self.sets])
@@ -63,20 +64,29 @@ class TrainingData:
         self.noise_index = np.asarray(noise, np.int64)
 
     def epoch_index(self, epoch: int, seed: int) -> np.ndarray:
-        """The clips of one epoch: weight x size from every source, shuffled together."""
+        """The clips of one epoch: weight x size from every source; then, if `class_fractions` is set,
+        silence and unknown redrawn to those fractions of the keyword clips (the Speech Commands
+        protocol: the sources' own shares, e.g. 25 % unknown in the real feature maps, would teach
+        the model a prior that real use does not have); shuffled together."""
         rng = np.random.default_rng([seed, 7919, epoch])
         parts = []
         for s, w, lo in zip(self.sets, self.weights, self.offsets[:-1], strict=True):
-            want = int(round(w * len(s)))
-            whole, rest = divmod(want, len(s)) if len(s) else (0, 0)
-            idx = [rng.permutation(len(s)) for _ in range(whole)] + [rng.permutation(len(s))[:rest]]
-            parts.append(lo + np.concatenate(idx).astype(np.int64))
+            parts.append(lo + _draw(rng, len(s), int(round(w * len(s)))))
         index = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        if self.class_fractions:
+            t = self.targets[index]
+            special = np.isin(t, list(self.class_fractions))
+            n_kw = int(((t >= 0) & ~special).sum())
+            keep = [index[~special]]
+            for cls, frac in self.class_fractions.items():
+                pool = index[t == cls]  # this epoch's draw of the class, with the source weights
+                if len(pool):
+                    keep.append(pool[_draw(rng, len(pool), int(round(frac * n_kw)))])
+            index = np.concatenate(keep)
         return index[rng.permutation(len(index))]
 
     def steps_per_epoch(self, batch: int, world: int = 1) -> int:
-        n = sum(int(round(w * len(s))) for s, w in zip(self.sets, self.weights, strict=True))
-        return n // (batch * world)
+        return len(self.epoch_index(0, 0)) // (batch * world)
 
     def batches(self, epoch: int, batch: int, seed: int, aug: FeatureAugmentConfig, spec: tuple[int, int, int, int],
                 rank: int = 0, world: int = 1):  # noqa: ANN201 - a generator of tensors
@@ -95,6 +105,14 @@ class TrainingData:
             x = augment_batch(x, aug, spec, gen, noise)
             yield (x, torch.from_numpy(self.targets[idx]), torch.from_numpy(self.soft[idx]),
                    torch.from_numpy(self.has_soft[idx]))
+
+
+def _draw(rng: np.random.Generator, n: int, want: int) -> np.ndarray:
+    """`want` indices of range(n): whole permutations, then part of one (no repeats up to n)."""
+    if n == 0 or want <= 0:
+        return np.zeros(0, np.int64)
+    whole, rest = divmod(want, n)
+    return np.concatenate([rng.permutation(n) for _ in range(whole)] + [rng.permutation(n)[:rest]]).astype(np.int64)
 
 
 def augment_batch(x: torch.Tensor, a: FeatureAugmentConfig, spec: tuple[int, int, int, int],
@@ -196,6 +214,14 @@ def build_training_data(cfg: KWSConfig, *, speech: str | Path | None = None, dow
                                                   name=f"{name}_val", progress=progress)
                 reports["test"] = splits.test
                 summary["speech_set"] = {"source": splits.source, **splits.summary}
+            elif src.kind == "streams":
+                if speech_train is None:
+                    raise DataError("a streams source cuts windows from the speech set: list a source of "
+                                    "kind generated before it")
+                windows = stream_windows(speech_train, noise, src.variants * len(speech_train), t.seed)
+                fs = render_clips(windows, cfg, [], variants=1, seed=t.seed, cache=cache, name="streams",
+                                  teacher=teacher, progress=progress)
+                add(src, fs, real=False)
             elif src.kind == "real":
                 for subset in src.subsets:
                     clips = load_real_clips(subset, cfg)
@@ -236,10 +262,34 @@ def build_training_data(cfg: KWSConfig, *, speech: str | Path | None = None, dow
         except DataError as exc:
             _note(summary, f"no real test clips to report on ({exc})", progress)
     trained_on["speakers"] = sorted(trained_on["speakers"])
+    fractions = {labels.index(lab): f for lab, f in ((SILENCE_LABEL, t.silence_fraction),
+                                                       (UNKNOWN_LABEL, t.unknown_fraction)) if lab in labels}
     data = TrainingData(labels, sets, weights, val_sets[order[0]], order[0], reports, speech_train, noise,
-                        trained_on, summary)
+                        trained_on, summary, fractions if t.balance_classes else {})
     summary["validation"] = {"source": order[0], "clips": len(data.val)}
     return data
+
+
+def stream_windows(clips: ClipSet, noise: list[np.ndarray], n: int, seed: int) -> ClipSet:
+    """`n` unlabelled 1 s windows, each cut at a random offset from two random clips in a row (a gap of
+    0-0.5 s between them) with training noise at 5-30 dB SNR: what a streaming model sees between and
+    across words. Targets are -1: only a teacher can say what is in them."""
+    from .noise import mix_at_snr, random_slice, to_int16
+
+    rng = np.random.default_rng([seed, 4177])
+    length = clips.audio.shape[1]
+    out = np.zeros((n, length), np.int16)
+    for i in range(n):
+        a, b = rng.integers(len(clips), size=2)
+        gap = np.zeros(int(rng.integers(0, length // 2 + 1)), np.float32)
+        pair = np.concatenate([clips.audio[a].astype(np.float32), gap, clips.audio[b].astype(np.float32)])
+        start = int(rng.integers(0, len(pair) - length + 1))
+        x = pair[start : start + length]
+        if noise:
+            bg = random_slice(rng, noise[int(rng.integers(len(noise)))], length)
+            x = mix_at_snr(x, bg, float(rng.uniform(5, 30)))
+        out[i] = to_int16(x)
+    return ClipSet(clips.labels, out, np.full(n, -1, np.int64), ["_stream_"] * n, [""] * n, [""] * n)
 
 
 def filter_trained_speakers(clips: ClipSet, trained_on: dict | None) -> tuple[ClipSet, int]:
