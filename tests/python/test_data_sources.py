@@ -220,7 +220,8 @@ def test_distillation_loss():
     soft = torch.softmax(torch.randn(6, 12), 1)
     has = torch.tensor([False, False, True, True, True, False])
     ce = torch.nn.functional.cross_entropy(logits[y >= 0], y[y >= 0], label_smoothing=cfg.train.label_smoothing)
-    assert torch.allclose(kws_loss(logits, y, soft, has, cfg), ce)  # no teacher configured: labels only
+    none = torch.zeros(6, dtype=torch.bool)
+    assert torch.allclose(kws_loss(logits, y, soft, none, cfg), ce)  # no teacher targets: labels only
     from dataclasses import replace
 
     dcfg = replace(cfg, train=replace(cfg.train, distill=replace(cfg.train.distill, teacher="ensemble",
@@ -270,18 +271,36 @@ def test_epoch_rebalances_silence_and_unknown(tiny_cfg):
     assert set(idx[targets[idx] == unk]) != set(other[targets[other] == unk])  # other unknown clips next epoch
 
 
-def test_stream_windows_cut_across_clips(tiny_cfg, tmp_path):
-    from mamba_kws.data.sources import stream_windows
+def test_stream_windows_from_a_warm_front_end(tiny_cfg):
+    from mamba_kws.data.streams import stream_windows
+    from mamba_kws.features import compute_features
 
-    clips = _clips(tiny_cfg, n=4)
-    clips.audio[:] = 0
-    clips.audio[:, 8000:8100] = 1000  # one click in the middle of every clip
-    noise = [np.zeros(48000, np.int16)]
-    w = stream_windows(clips, noise, 50, seed=0)
-    assert w.audio.shape == (50, 16000) and (w.targets == -1).all()
-    clicks = [np.flatnonzero(a) for a in w.audio]
-    assert len({int(c[0]) for c in clicks if len(c)}) > 10  # the words land anywhere in the window
-    assert np.array_equal(w.audio, stream_windows(clips, noise, 50, seed=0).audio)
+    rng = np.random.default_rng(0)
+    n = 12
+    audio = np.zeros((n, 16000), np.int16)
+    audio[:, 6000:10000] = (rng.standard_normal((n, 4000)) * 3000).astype(np.int16)  # a "word" mid-clip
+    labels = tuple(tiny_cfg.labels)
+    targets = np.array([labels.index("yes"), labels.index("_unknown_")] * (n // 2), np.int64)
+    clips = ClipSet(labels, audio, targets, ["yes", "cat"] * (n // 2), [""] * n, [""] * n)
+    noise = [(rng.standard_normal(16000 * 20) * 1000).astype(np.int16)]
+    w = stream_windows(clips, noise, tiny_cfg, seed=0, words=30, cuts_per_word=1)
+    kinds = list(w.kinds)
+    assert kinds.count("word") == 30 and kinds.count("cut") == 30 and kinds.count("noise") > 5
+    assert w.feats.shape[1:] == (98, 40) and w.audio.shape[1] == 16000
+    words = w.targets[w.kinds == "word"]
+    assert set(words) <= {labels.index("yes"), labels.index("_unknown_")}
+    assert (w.targets[w.kinds == "cut"] == -1).all()
+    assert (w.targets[w.kinds == "noise"] == labels.index("_silence_")).all()
+    # warm: a window's features differ from the same audio through a fresh front end (whose noise
+    # estimate starts at zero, so the first frames of noise come out loud)
+    i = int(np.flatnonzero(w.kinds == "noise")[0])
+    cold = compute_features(w.audio[i], tiny_cfg.features)
+    assert cold[:5].mean() > w.feats[i, :5].astype(np.float32).mean() + 10
+    again = stream_windows(clips, noise, tiny_cfg, seed=0, words=30, cuts_per_word=1)
+    assert np.array_equal(again.feats, w.feats)
+
+
+def test_unlabelled_clips_need_soft_targets(tiny_cfg, tmp_path):
     p = tmp_path / "w.npz"
     save_feature_set(p, np.zeros((2, FRAMES, CHANNELS)), [-1, 0], ["yes"], ["", "yes"], ["", ""], ["training"] * 2)
     with pytest.raises(DataError, match="soft targets"):

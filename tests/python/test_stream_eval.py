@@ -8,10 +8,11 @@ import torch
 from mamba_kws.checkpoint import save_checkpoint
 from mamba_kws.data.clips import ClipSet
 from mamba_kws.data.noise import rms
+from mamba_kws.data.streams import NOISE_RMS, Event, Stream, build_stream, speech_extent
 from mamba_kws.detection import Detection
 from mamba_kws.model import build_model
 from mamba_kws.stream import hop_end_sample
-from mamba_kws.stream_eval import NOISE_RMS, Event, Stream, build_stream, main, score, speech_extent
+from mamba_kws.stream_eval import main, score
 
 LABELS = ("_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 

@@ -143,10 +143,12 @@ class SourceConfig:
       real       real clips under the data root's speech_commands/ (`subsets`, e.g. v1_sample)
       mltk       the real Speech Commands feature maps under the data root (converted on first use)
       features   a feature-set file (`path`, see mamba_kws.data.feature_sets)
-      streams    1 s windows cut anywhere from two clips of the speech set in a row over noise: parts of
-                 words, word ends, transitions; no label, the teacher's posteriors only (needs distill)
+      streams    windows of continuous streams of the speech set's words over noise, with the front end
+                 running over the whole stream (warmed up, as on a device): each word's window, the
+                 word-free noise between words (silence) and, with a teacher, random cuts (parts of words,
+                 transitions) labelled by the teacher alone
     Audio sources are rendered once into `variants` augmented feature maps each (time shift, noise);
-    `streams` makes `variants` windows per speech-set clip.
+    `streams` places `variants` x (speech-set clips) words.
     `weight`: clips drawn from the source per epoch, as a multiple of its size (0.5: half of it).
     `required: false`: a missing source is reported in one line and training goes on without it."""
 
@@ -341,8 +343,6 @@ def _validate(cfg: KWSConfig, source: str) -> None:
             raise ConfigError(f"{source}: '{where}': v2_test_dev is the reported real set, never trained on")
         if src.kind == "features" and not src.path:
             raise ConfigError(f"{source}: '{where}' of kind features needs 'path' (a feature-set .npz)")
-    if any(src.kind == "streams" for src in t.sources) and not t.distill.teacher:
-        raise ConfigError(f"{source}: a source of kind streams has no labels: it needs train.distill.teacher")
     if t.select_on not in ("auto", *SOURCE_KINDS):
         raise ConfigError(f"{source}: 'train.select_on' must be auto or a source kind, got '{t.select_on}'")
     if not 0 <= t.stream_context_prob <= 1:

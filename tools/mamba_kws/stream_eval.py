@@ -6,7 +6,7 @@ and a DET curve, for the whole-window model run every hop and for the streaming 
 Streams: real background noise (the held-out *test* tenth of each `_background_noise_` recording, in
 random pieces, never used in training) with words placed at random times, `--gap` seconds apart
 (clip edge to clip edge, no overlap). The words are real clips of v2_test_dev (keywords and unknown
-words; never trained on, or only the held-out speakers of a --real-finetune checkpoint) and/or the
+words of speakers the checkpoint was never trained on) and/or the
 generated test split. One stream per SNR (speech rms over the word's active part vs noise rms);
 `--minutes` is split evenly between them. Everything is drawn from `--seed`: same seed, same streams.
 
@@ -23,7 +23,7 @@ import argparse
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,106 +34,12 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint
 from .config import SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig
 from .data.clips import ClipSet
-from .data.noise import NOISE_DIR, noise_part, read_noise_dir, rms, to_int16
+from .data.noise import NOISE_DIR, noise_part, read_noise_dir
+from .data.streams import Event, Stream, build_stream
 from .detection import detect_offline, detection_params, smooth, with_threshold
 from .errors import DataError, KWSError
 from .paths import describe, speech_commands_dir
 from .stream import READOUTS, hop_end_sample, live_ms_per_hop, macs_per_hop, stream_features, stream_posteriors
-
-NOISE_RMS = 300.0  # noise bed level (int16 units, about -40 dBFS); words are scaled to the SNR
-
-
-# ------------------------------------------------------------------------------------ building
-
-
-@dataclass
-class Event:
-    start: int  # first sample of the 1 s clip in the stream
-    speech_start: int  # active part of the word (energy based), stream samples
-    speech_end: int
-    label: int  # index into the config's labels (_unknown_ for an unknown word)
-    name: str
-    word: str
-    source: str  # "real" or "generated"
-    speaker: str
-
-
-@dataclass
-class Stream:
-    audio: np.ndarray  # int16
-    events: list[Event]
-    snr_db: float
-    sample_rate: int
-
-    @property
-    def hours(self) -> float:
-        return len(self.audio) / self.sample_rate / 3600.0
-
-
-def speech_extent(clip: np.ndarray, sample_rate: int = 16000, floor_db: float = 20.0) -> tuple[int, int]:
-    """(start, end) samples of the active part: 10 ms frames within `floor_db` of the loudest one."""
-    a = np.asarray(clip, np.float64)
-    n = sample_rate // 100
-    frames = a[: len(a) // n * n].reshape(-1, n)
-    e = np.sqrt(np.mean(frames**2, axis=1) + 1e-9)
-    active = np.flatnonzero(e >= e.max() * 10 ** (-floor_db / 20))
-    return int(active[0] * n), int((active[-1] + 1) * n)
-
-
-def noise_bed(noise: list[np.ndarray], length: int, rng: np.random.Generator,
-              piece_s: tuple[float, float] = (1.5, 4.0), sample_rate: int = 16000) -> np.ndarray:
-    """`length` samples of noise at NOISE_RMS: random pieces of the recordings, 20 ms cross-fades."""
-    parts = [np.asarray(x, np.float32) / max(rms(x), 1e-6) for x in noise if len(x) > sample_rate]
-    if not parts:
-        raise DataError("no usable background-noise recording (need > 1 s each)")
-    fade = sample_rate // 50
-    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-    out = np.zeros(length + fade, np.float32)
-    pos = 0
-    while pos < length:
-        src = parts[int(rng.integers(len(parts)))]
-        n = min(int(rng.uniform(*piece_s) * sample_rate), len(src)) + fade
-        s = int(rng.integers(0, len(src) - n + 1)) if len(src) > n else 0
-        piece = src[s : s + n].copy()
-        n = len(piece)
-        if pos > 0:
-            piece[:fade] *= ramp
-        piece[-fade:] *= ramp[::-1]
-        end = min(pos + n, len(out))
-        out[pos:end] += piece[: end - pos]
-        pos += n - fade
-    return out[:length] * np.float32(NOISE_RMS)
-
-
-def build_stream(pool: ClipSet, sources: list[str], noise: list[np.ndarray], seconds: float, snr_db: float,
-                 rng: np.random.Generator, gap_s: tuple[float, float] = (2.0, 5.0), keyword_fraction: float = 0.75,
-                 sample_rate: int = 16000) -> Stream:
-    """A stream of `seconds` with words of `pool` (keywords and unknown words; `sources[i]` names
-    clip i's origin) at random non-overlapping times over a noise bed, every word at `snr_db`."""
-    length = int(seconds * sample_rate)
-    audio = noise_bed(noise, length, rng, sample_rate=sample_rate)
-    labels = pool.labels
-    unk = labels.index(UNKNOWN_LABEL)
-    kw_idx = np.flatnonzero([labels[t] not in (SILENCE_LABEL, UNKNOWN_LABEL) for t in pool.targets])
-    unk_idx = np.flatnonzero(pool.targets == unk)
-    if len(kw_idx) == 0:
-        raise DataError("no keyword clips to place in the stream")
-    clip_len = pool.audio.shape[1]
-    events: list[Event] = []
-    pos = int(rng.uniform(*gap_s) * sample_rate)
-    while pos + clip_len <= length:
-        use_kw = len(unk_idx) == 0 or rng.random() < keyword_fraction
-        i = int(rng.choice(kw_idx if use_kw else unk_idx))
-        clip = pool.audio[i].astype(np.float32)
-        s0, s1 = speech_extent(clip, sample_rate)
-        gain = NOISE_RMS * 10 ** (snr_db / 20) / max(rms(clip[s0:s1]), 1e-6)
-        gain = min(gain, 32000.0 / max(float(np.abs(clip).max()), 1.0))  # no clipping
-        audio[pos : pos + clip_len] += clip * np.float32(gain)
-        t = int(pool.targets[i])
-        events.append(Event(pos, pos + s0, pos + s1, t, labels[t], pool.words[i], sources[i], pool.speakers[i]))
-        pos += clip_len + int(rng.uniform(*gap_s) * sample_rate)
-    return Stream(to_int16(audio), events, float(snr_db), sample_rate)
-
 
 # ------------------------------------------------------------------------------------ scoring
 

@@ -142,7 +142,7 @@ def kws_loss(logits: torch.Tensor, y: torch.Tensor, soft: torch.Tensor, has_soft
     if hard.any():
         ce[hard] = F.cross_entropy(logits[hard], y[hard], label_smoothing=tc.label_smoothing, reduction="none")
     d = tc.distill
-    if not d.teacher or not has_soft.any():
+    if not has_soft.any():
         return ce[hard].mean() if hard.any() else logits.sum() * 0
     t = d.temperature
     target = F.log_softmax(torch.log(soft.clamp_min(1e-8)) / t, dim=1)
@@ -263,7 +263,7 @@ def build_model_and_optimizer(run: Run, data) -> tuple[torch.nn.Module, torch.nn
         sim = (Int8Sim(model), calib)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if run.world > 1 else model
     if args.compile and not args.qat:
-        ddp = torch.compile(ddp)
+        ddp = torch.compile(ddp, dynamic=False)  # one graph per input length (with and without context)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     return model, ddp, opt, sim
 

@@ -81,3 +81,34 @@ def render_clips(clips: ClipSet, cfg: KWSConfig, noise: list[np.ndarray], *, var
                          tile(np.asarray(clips.words), variants), tile(np.asarray(clips.speakers), variants),
                          np.full(n * variants, "training"), soft, list(clips.labels) if teacher else None)
     return load_feature_set(path, tuple(clips.labels), fc.frames, fc.channels, name=name)
+
+
+def render_streams(clips: ClipSet, cfg: KWSConfig, noise: list[np.ndarray], *, words: int, seed: int, cache: Path,
+                   name: str, teacher: str = "", progress: bool = True) -> FeatureSet:
+    """Windows of warm-front-end streams of `clips` (mamba_kws.data.streams.stream_windows), with the
+    teacher's posteriors on the audio under each window when `teacher`; random cuts only with a teacher."""
+    from .streams import stream_windows
+
+    key = render_key(clips, cfg, words, seed, teacher)
+    h = hashlib.sha256(key.encode())
+    for n in noise:
+        h.update(np.ascontiguousarray(n).tobytes()[:1 << 20])
+    path = Path(cache) / "features" / f"streams_{name}_{h.hexdigest()[:16]}.npz"
+    fc = cfg.features
+    if not path.is_file():
+        if progress:
+            print(f"rendering {words} words of {name} as streams" + (f" + {teacher} targets" if teacher else ""))
+        sw = stream_windows(clips, noise, cfg, seed, words, cuts_per_word=1 if teacher else 0)
+        soft = None
+        if teacher:
+            from ..teachers import load_teacher, to_labels
+
+            member = load_teacher(teacher)
+            parts = []
+            for lo in tqdm(range(0, len(sw.audio), CHUNK), desc=f"{teacher} on stream windows", unit="chunk",
+                           disable=not progress, leave=False):
+                parts.append(to_labels(member(sw.audio[lo : lo + CHUNK]), clips.labels))
+            soft = np.concatenate(parts)
+        save_feature_set(path, sw.feats, sw.targets, list(clips.labels), sw.kinds, np.full(len(sw.kinds), ""),
+                         np.full(len(sw.kinds), "training"), soft, list(clips.labels) if teacher else None)
+    return load_feature_set(path, tuple(clips.labels), fc.frames, fc.channels, name=name)

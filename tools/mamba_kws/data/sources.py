@@ -27,7 +27,7 @@ from ..paths import cache_dir, describe, speech_commands_dir
 from .clips import ClipSet
 from .feature_sets import TRAIN_SPLIT, VAL_SPLIT, FeatureSet, load_feature_set
 from .noise import NOISE_DIR, noise_part, read_noise_dir
-from .render import render_clips
+from .render import render_clips, render_streams
 
 # One feature unit of pymicro-features is 64 / 25.6 = 2.5 natural-log units of the PCAN output:
 # v = 2.5 ln(8 s), so 8 s = exp(v / 2.5) is the linear domain in which noise adds.
@@ -199,6 +199,15 @@ def build_training_data(cfg: KWSConfig, *, speech: str | Path | None = None, dow
             trained_on["sources"].append(fs.name)
             trained_on["speakers"] |= {str(s) for s in fs.speakers if s}
 
+    if teacher:
+        from ..teachers import available
+
+        if not available(teacher):
+            from ..paths import TEACHERS_ENV, teachers_dir
+
+            _note(summary, f"no teacher models in {teachers_dir()} (set ${TEACHERS_ENV}): training without "
+                           "distillation", progress)
+            teacher = ""
     for src in sources:
         try:
             if src.kind == "generated":
@@ -218,10 +227,9 @@ def build_training_data(cfg: KWSConfig, *, speech: str | Path | None = None, dow
                 if speech_train is None:
                     raise DataError("a streams source cuts windows from the speech set: list a source of "
                                     "kind generated before it")
-                windows = stream_windows(speech_train, noise, src.variants * len(speech_train), t.seed)
-                fs = render_clips(windows, cfg, [], variants=1, seed=t.seed, cache=cache, name="streams",
-                                  teacher=teacher, progress=progress)
-                add(src, fs, real=False)
+                fs = render_streams(speech_train, cfg, noise, words=src.variants * len(speech_train), seed=t.seed,
+                                    cache=cache, name="streams", teacher=teacher, progress=progress)
+                add(src, fs, real=speech is not None or download)
             elif src.kind == "real":
                 for subset in src.subsets:
                     clips = load_real_clips(subset, cfg)
@@ -268,28 +276,6 @@ def build_training_data(cfg: KWSConfig, *, speech: str | Path | None = None, dow
                         trained_on, summary, fractions if t.balance_classes else {})
     summary["validation"] = {"source": order[0], "clips": len(data.val)}
     return data
-
-
-def stream_windows(clips: ClipSet, noise: list[np.ndarray], n: int, seed: int) -> ClipSet:
-    """`n` unlabelled 1 s windows, each cut at a random offset from two random clips in a row (a gap of
-    0-0.5 s between them) with training noise at 5-30 dB SNR: what a streaming model sees between and
-    across words. Targets are -1: only a teacher can say what is in them."""
-    from .noise import mix_at_snr, random_slice, to_int16
-
-    rng = np.random.default_rng([seed, 4177])
-    length = clips.audio.shape[1]
-    out = np.zeros((n, length), np.int16)
-    for i in range(n):
-        a, b = rng.integers(len(clips), size=2)
-        gap = np.zeros(int(rng.integers(0, length // 2 + 1)), np.float32)
-        pair = np.concatenate([clips.audio[a].astype(np.float32), gap, clips.audio[b].astype(np.float32)])
-        start = int(rng.integers(0, len(pair) - length + 1))
-        x = pair[start : start + length]
-        if noise:
-            bg = random_slice(rng, noise[int(rng.integers(len(noise)))], length)
-            x = mix_at_snr(x, bg, float(rng.uniform(5, 30)))
-        out[i] = to_int16(x)
-    return ClipSet(clips.labels, out, np.full(n, -1, np.int64), ["_stream_"] * n, [""] * n, [""] * n)
 
 
 def filter_trained_speakers(clips: ClipSet, trained_on: dict | None) -> tuple[ClipSet, int]:
