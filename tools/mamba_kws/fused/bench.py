@@ -277,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-float", action="store_true", help="leave the float32 path out (models too large for the M3's flash)"
     )
-    ap.add_argument("--opt", default="-O2", help="optimisation flag of the cross build (default -O2)")
+    ap.add_argument(
+        "--opt",
+        default=qemu.DEFAULT_OPT,
+        help=f"optimisation flags of the cross build (default '{qemu.DEFAULT_OPT}', the Zephyr library's)",
+    )
     ap.add_argument("--clock-mhz", type=float, default=64.0, help="core clock for the budget (default 64)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     ap.add_argument(
