@@ -113,8 +113,55 @@ static int32_t dot_row(const int8_t *w, const int8_t *x, int32_t in)
 	return a;
 }
 
+/*
+ * A narrow layer (dt_proj: in = dt_rank, 1 to 4): x stays in registers and the inner loop is
+ * unrolled for the constant `in` each call site gives.
+ */
+TM_INLINE void linear_narrow(const tm_linear_q8 *p, const int8_t *x, int32_t in, int32_t out, int8_t *y)
+{
+	const int8_t *w = p->W;
+	const int32_t *bias = p->bias, *mult = p->mult, *shift = p->shift;
+	const int32_t zp = p->out_zp;
+	int32_t xr[4];
+	for (int32_t i = 0; i < in; i++) {
+		xr[i] = x[i];
+	}
+	for (int32_t o = 0; o < out; o++, w += in) {
+		int32_t acc = bias[o];
+		for (int32_t i = 0; i < in; i++) {
+			acc += w[i] * xr[i];
+		}
+		y[o] = tm_rq8(acc, mult[o], shift[o], zp);
+	}
+}
+
+/* in = 1..4, each width its own unrolled loop (kept out of line: the 4-row loop below needs
+ * every register of tm_linear_q8_run) */
+TM_NOINLINE static void linear_narrow_any(const tm_linear_q8 *p, const int8_t *x, int32_t in, int32_t out, int8_t *y)
+{
+	switch (in) {
+	case 1:
+		linear_narrow(p, x, 1, out, y);
+		break;
+	case 2:
+		linear_narrow(p, x, 2, out, y);
+		break;
+	case 3:
+		linear_narrow(p, x, 3, out, y);
+		break;
+	default:
+		linear_narrow(p, x, 4, out, y);
+		break;
+	}
+}
+
 void tm_linear_q8_run(const tm_linear_q8 *p, const int8_t *x, int32_t in, int32_t out, int8_t *y)
 {
+	if (in <= 4) {
+		linear_narrow_any(p, x, in, out, y);
+		return;
+	}
+
 	/* acc = bias + W q_x;  y = out_zp + rq32(acc, mult, shift), four rows at a time. The fields
 	 * are read once: stores to y (int8) may alias anything, the compiler would reload them. */
 	const int8_t *W = p->W;

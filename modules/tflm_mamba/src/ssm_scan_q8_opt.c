@@ -33,21 +33,31 @@ TM_INLINE int32_t decay_minus_one(int sigmoid, int32_t x_q20)
 	return (int32_t)(0x80000000u + 2u * (uint32_t)abar);
 }
 
+/* clamp to [0, 2^25 - 1] (one USAT on a Cortex-M3/M4) */
+TM_INLINE int32_t usat25(int32_t v)
+{
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+	int32_t r;
+	__asm__("usat %0, #25, %1" : "=r"(r) : "r"(v));
+	return r;
+#else
+	return v < 0 ? 0 : (v > 0x1FFFFFF ? 0x1FFFFFF : v);
+#endif
+}
+
 /*
  * dA for the sigmoid decay from u = -x_q20 = A * (-dt): the interpolation of
  * tm_two_sigmoid_neg_q30(-u), Abar = t_k - round((t_k - t_{k+1}) f / 2^16) with k = u >> 16 and
  * f = u & 0xFFFF, read as dA = 2 (t_k - 2^30) - 2 round(...) from tm_two_sigmoid_dA_table
- * (fixed_point.h). u <= 0 (Abar = 1) is made u = 0: interval 0 has dA = 0 and f = 0, so
- * dA = 0 exactly.
+ * (fixed_point.h). One USAT covers both ends: u <= 0 (Abar = 1) becomes 0, where interval 0
+ * gives dA = 0 exactly (f = 0); u >= 16 in Q20 (Abar = 0) lands in intervals 256..511, which
+ * give dA = -2^31 whatever f.
  */
 TM_INLINE int32_t sigmoid_minus_one(int32_t u)
 {
-	u = u < 0 ? 0 : u;
-	if (u >= ((int32_t)16 << 20)) {
-		return INT32_MIN; /* Abar = 0 */
-	}
-	const tm_sigmoid_interval t = tm_two_sigmoid_dA_table[u >> 16];
-	return t.dA - 2 * tm_mulhi_round(t.slope, (u & 0xFFFF) * 2048);
+	const int32_t v = usat25(u);
+	const tm_sigmoid_interval t = tm_two_sigmoid_dA_table[v >> 16];
+	return t.dA - 2 * tm_mulhi_round(t.slope, (v & 0xFFFF) * 2048);
 }
 
 /* B and C of one state column, read together (one LDRD) */

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..config import REPO_ROOT, load_config
+from ..errors import KWSError
 from ..paths import speech_commands_dir
 from . import cgen, qemu
 from . import quantize as Q
@@ -126,13 +127,14 @@ def real_clip_accuracy(model, cfg, n_clips: int) -> dict | None:
     }
 
 
-def _bench_data(cfg) -> tuple[np.ndarray, np.ndarray, str]:
+def _bench_data(cfg, real: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
     """Calibration features and the one input the targets run: real clips when the shared data
-    set is there (calibration v1_sample, input the first v2_test_dev 'yes'), else feature-like noise."""
+    set is there and `real` (calibration v1_sample, input the first v2_test_dev 'yes'), else
+    feature-like noise (an untrained model of 3+ layers can diverge on real clips)."""
     import csv
 
     manifest = speech_commands_dir() / "manifest.csv"
-    if manifest.is_file():
+    if real and manifest.is_file():
         rows = list(csv.DictReader(manifest.open()))
         calib = [speech_commands_dir() / r["path"] for r in rows if r["path"].startswith("v1_sample/")]
         clip = next((speech_commands_dir() / r["path"] for r in rows if r["path"].startswith("v2_test_dev/yes/")), None)
@@ -296,11 +298,15 @@ def main(argv: list[str] | None = None) -> int:
         raise qemu.QemuError(f"{missing} not found (apt install gcc-arm-none-eabi qemu-system-arm)")
 
     model, cfg, source = _model(args)
+    trained = source.startswith("checkpoint")
     hop_ms = float(cfg.detection.get("hop_ms", 20))
     hop_cycles = args.clock_mhz * 1e6 * hop_ms / 1000
     budget = hop_cycles * 0.10
     fm = Q.float_weights(model)
-    calib, feats, data_note = _bench_data(cfg)
+    calib, feats, data_note = _bench_data(cfg, real=trained)
+    with torch.no_grad():
+        if not torch.isfinite(model(torch.from_numpy(calib))).all():
+            raise KWSError(f"the model ({source}) overflows on the calibration input: bench a trained checkpoint")
     qm = Q.quantize_model(fm, calib, rmsnorm=True)
     fq = Q.quantize_features(feats, qm.in_scale, qm.in_zp)
     fw, qw = weight_bytes(fm, qm)

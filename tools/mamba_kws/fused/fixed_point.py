@@ -19,7 +19,8 @@ EXP2_NEG_TABLE = np.array([round(2**30 * 2 ** (-k / 256)) for k in range(257)], 
 TWO_SIGMOID_TABLE = np.array([round(2**30 * 2 / (1 + math.exp(k / 16))) for k in range(257)], dtype=np.int64)
 RSQRT_TABLE = [round(2**28 / math.sqrt(0.5 + k / 128)) for k in range(193)]
 # The optimized scan's sigmoid decay (src/ssm_scan_q8_opt.c): per interval k = 0..255 the pair
-# 2 (t_k - 2^30) and (t_k - t_{k+1}) * 32 of TWO_SIGMOID_TABLE, interleaved.
+# 2 (t_k - 2^30), (t_k - t_{k+1}) * 32 of TWO_SIGMOID_TABLE, then 256 pairs (-2^31, 0) for the
+# arguments past -16 (Abar = 0), interleaved.
 TWO_SIGMOID_DA_TABLE = np.array(
     [
         v
@@ -28,7 +29,8 @@ TWO_SIGMOID_DA_TABLE = np.array(
             2 * (int(TWO_SIGMOID_TABLE[k]) - Q30_ONE),
             (int(TWO_SIGMOID_TABLE[k]) - int(TWO_SIGMOID_TABLE[k + 1])) * 32,
         )
-    ],
+    ]
+    + [-(2**31), 0] * 256,
     dtype=np.int64,
 )
 H_MAX = (1 << 30) - 1

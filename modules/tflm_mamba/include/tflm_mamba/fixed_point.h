@@ -28,7 +28,8 @@
  *   sigmoid   2*sigmoid(x) for x in [-16, 0] is linear interpolation in tm_two_sigmoid_table
  *             (257 entries: round(2^30 * 2 / (1 + exp(k/16))), k = 0..256); 0 below -16.
  *             The optimized scan reads the same interpolation from tm_two_sigmoid_dA_table:
- *             per interval k the pair 2 (t_k - 2^30), (t_k - t_{k+1}) * 32 (ssm_scan_q8_opt.c).
+ *             per interval k the pair 2 (t_k - 2^30), (t_k - t_{k+1}) * 32, and (-2^31, 0)
+ *             (Abar = 0) for k = 256..511 so that one USAT bounds the index (ssm_scan_q8_opt.c).
  *
  * 1/sqrt(v) for RMSNorm, v an integer >= 1, in Q30: v = m 2^-e with m in [2^29, 2^31) and e
  * even; 1/sqrt(v) = 2^(e/2 - 15) / sqrt(m / 2^30), and 1/sqrt(t), t in [0.5, 2), is linear
@@ -46,8 +47,12 @@ extern "C" {
 /* The helpers below sit in inner loops: inlined even at -Os (Zephyr's default). */
 #if defined(__GNUC__)
 #define TM_INLINE static inline __attribute__((always_inline))
+#define TM_LIKELY(c) __builtin_expect(!!(c), 1) /* the branch taken almost always: kept in line */
+#define TM_NOINLINE __attribute__((noinline))
 #else
 #define TM_INLINE static inline
+#define TM_LIKELY(c) (c)
+#define TM_NOINLINE
 #endif
 
 #define TM_Q30_ONE ((int32_t)1 << 30)
@@ -63,7 +68,7 @@ typedef struct {
 	int32_t dA;    /* 2 (t_k - 2^30) */
 	int32_t slope; /* (t_k - t_{k+1}) * 32 */
 } tm_sigmoid_interval;
-extern const tm_sigmoid_interval tm_two_sigmoid_dA_table[256];
+extern const tm_sigmoid_interval tm_two_sigmoid_dA_table[512];
 
 TM_INLINE int32_t tm_sat_i32(int64_t v)
 {
@@ -110,7 +115,7 @@ TM_INLINE int32_t tm_rq32(int32_t acc, int32_t multiplier, int32_t shift)
 {
 	const int64_t prod = (int64_t)acc * multiplier;
 	const int32_t k = -2 - shift;
-	if (k >= 0) {
+	if (TM_LIKELY(k >= 0)) {
 		const int32_t hi = (int32_t)(prod >> 32); /* |hi| <= 2^30 */
 		return ((hi >> k) + 1) >> 1;
 	}
@@ -122,7 +127,7 @@ TM_INLINE int32_t tm_rq32(int32_t acc, int32_t multiplier, int32_t shift)
 TM_INLINE int8_t tm_rq8(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point)
 {
 	const int32_t r = tm_rq32(acc, multiplier, shift);
-	if (shift <= -2) {
+	if (TM_LIKELY(shift <= -2)) {
 		return tm_sat_i8(zero_point + r); /* |r| <= 2^29: the sum fits int32 */
 	}
 	const int64_t v = (int64_t)zero_point + r;
