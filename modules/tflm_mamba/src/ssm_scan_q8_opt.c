@@ -13,6 +13,8 @@
  *   - B and C enter as differences computed once per step, B already scaled by 2^bx_shift
  *     when bx_shift >= 0; the loop is specialised at compile time on the decay and on the
  *     sign of bx_shift, so it keeps few values live (on a Cortex-M they stay in registers).
+ *   - With the DSP extension a right shift bx_shift = -s rounds by a second SMMLAR:
+ *     (v + 2^(s-1)) >> s = (2v * 2^(31-s) + 2^31) >> 32, with 2v = dt x (2 (q_B - z_B)).
  *   - A row with dt = 0 (ReLU gives many) keeps h as it is: Abar = 1 and dt B x = 0.
  */
 #include "tflm_mamba/ssm_scan.h"
@@ -62,9 +64,15 @@ TM_INLINE int32_t sigmoid_minus_one(int32_t u)
 
 /* B and C of one state column, read together (one LDRD) */
 typedef struct {
-	int32_t B; /* (q_B - z_B) * 2^max(bx_shift, 0) */
+	int32_t B; /* (q_B - z_B) * 2^bx_shift, or * 2 when bx_shift < 0 and the DSP rounds (see above) */
 	int32_t C; /* q_C - z_C */
 } bc_pair;
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define TM_SCAN_ROUND_BY_SMMLAR 1
+#else
+#define TM_SCAN_ROUND_BY_SMMLAR 0
+#endif
 
 /*
  * The scan over all d for one decay (sigmoid) and one sign of bx_shift (right_shift):
@@ -75,12 +83,15 @@ typedef struct {
 TM_INLINE void scan_rows(const tm_ssm_q8 *p, int sigmoid, int right_shift, int32_t d_inner, int32_t d_state,
 			 const int8_t *x, const int8_t *dt, const bc_pair *BC, int32_t *h, int8_t *y)
 {
-	const int32_t rshift = right_shift ? -p->bx_shift : 1;
+	const int32_t rshift = right_shift ? -p->bx_shift : 1; /* 1 .. 24 */
 	const int32_t rround = (int32_t)1 << (rshift - 1);
-	const int32_t *A = p->A_q20;
+	const int32_t rmult = (int32_t)1 << (31 - rshift); /* 2^(31-s) */
+	/* the fields once: the int8 stores to y may alias them */
+	const int32_t *A = p->A_q20, *D_mult = p->D_mult, *D_shift = p->D_shift;
+	const int32_t x_zp = p->x_zp, dt_zp = p->dt_zp, hc_mult = p->hc_mult, hc_shift = p->hc_shift, y_zp = p->y_zp;
 	for (int32_t d = 0; d < d_inner; d++, A += d_state, h += d_state) {
-		const int32_t xd = (int32_t)x[d] - p->x_zp;
-		const int32_t dtd = (int32_t)dt[d] - p->dt_zp;
+		const int32_t xd = (int32_t)x[d] - x_zp;
+		const int32_t dtd = (int32_t)dt[d] - dt_zp;
 		const int32_t dtx = dtd * xd; /* |.| <= 255^2 */
 		const int32_t ndt = -dtd;
 		int64_t acc = 0;
@@ -93,17 +104,25 @@ TM_INLINE void scan_rows(const tm_ssm_q8 *p, int sigmoid, int right_shift, int32
 				/* dt*A in Q20: the quantiser bounds |A_q20| * 255 < 2^31 */
 				const int32_t dA = sigmoid ? sigmoid_minus_one(A[n] * ndt) : decay_minus_one(0, A[n] * dtd);
 				const bc_pair bc = BC[n];
-				const int32_t bx = right_shift ? (dtx * bc.B + rround) >> rshift : dtx * bc.B;
 				const int32_t hn = h[n];
 				/* h Abar = h + round-high(2h dA), |h Abar| <= 2^30, |bx| <= 2^30: the sum fits int32 */
-				const int32_t hv = tm_sat_i31(tm_mla_hi_round(hn * 2, dA, hn) + bx);
+				const int32_t habar = tm_mla_hi_round(hn * 2, dA, hn);
+				int32_t hv;
+				if (!right_shift) {
+					hv = habar + dtx * bc.B;
+				} else if (TM_SCAN_ROUND_BY_SMMLAR) {
+					hv = tm_mla_hi_round(dtx * bc.B, rmult, habar); /* |dt x 2(q_B - z_B)| < 2^25 */
+				} else {
+					hv = habar + ((dtx * bc.B + rround) >> rshift);
+				}
+				hv = tm_sat_i31(hv);
 				h[n] = hv;
 				acc += (int64_t)hv * bc.C;
 			}
 		}
-		const int32_t yv = tm_rq32(tm_sat_i32(acc), p->hc_mult, p->hc_shift);
-		const int32_t yd = tm_rq32(xd, p->D_mult[d], p->D_shift[d]);
-		const int64_t s = (int64_t)p->y_zp + yv + yd;
+		const int32_t yv = tm_rq32(tm_sat_i32(acc), hc_mult, hc_shift);
+		const int32_t yd = tm_rq32(xd, D_mult[d], D_shift[d]);
+		const int64_t s = (int64_t)y_zp + yv + yd;
 		y[d] = (int8_t)(s > 127 ? 127 : (s < -128 ? -128 : s));
 	}
 }
@@ -145,7 +164,7 @@ void tm_ssm_scan_q8_step(const tm_ssm_q8 *p, tm_decay decay, int32_t d_inner, in
 	const int right = p->bx_shift < 0;
 	for (int32_t n = 0; n < d_state; n++) {
 		const int32_t b = (int32_t)B[n] - p->B_zp;
-		BC[n].B = right ? b : b * ((int32_t)1 << p->bx_shift);
+		BC[n].B = right ? (TM_SCAN_ROUND_BY_SMMLAR ? 2 * b : b) : b * ((int32_t)1 << p->bx_shift);
 		BC[n].C = (int32_t)C[n] - p->C_zp;
 	}
 	if (sigmoid) {
