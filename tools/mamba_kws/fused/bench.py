@@ -49,16 +49,12 @@ def _model(args: argparse.Namespace):
 
 
 def kernel_flash(objs: list[Path]) -> dict[str, int]:
-    """Flash bytes of the kernel code by path: int8, float32, and shared (tables, helpers)."""
+    """Flash bytes of the kernel code and tables: float32 (the *_f32 functions) and int8 (the rest:
+    the int8 kernels, their static helpers, the fixed-point tables, tm_quantize_f32)."""
     sizes = qemu.symbol_sizes(objs)
-    out = {"int8": 0, "float32": 0, "shared": 0}
+    out = {"int8": 0, "float32": 0}
     for name, size in sizes.items():
-        if "q8" in name or name in ("tm_exp2_neg_table", "tm_two_sigmoid_table", "tm_rsqrt_table", "tm_quantize_f32"):
-            out["int8"] += size
-        elif "f32" in name:
-            out["float32"] += size
-        else:
-            out["shared"] += size
+        out["float32" if "f32" in name and name != "tm_quantize_f32" else "int8"] += size
     return out
 
 
@@ -277,6 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--profile", action="store_true", help="also print instructions per phase of the step")
     ap.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a grid of untrained model sizes instead of one model, e.g. --sweep model.d_model=32,48,64 "
+        "--sweep model.n_layers=2,3 (repeatable, one axis each; int8 only): instructions per step, weights, RAM",
+    )
+    ap.add_argument(
         "--no-float", action="store_true", help="leave the float32 path out (models too large for the M3's flash)"
     )
     ap.add_argument(
@@ -296,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     missing = qemu.toolchain_missing()
     if missing:
         raise qemu.QemuError(f"{missing} not found (apt install gcc-arm-none-eabi qemu-system-arm)")
+
+    if args.sweep:
+        from . import sweep
+
+        return sweep.run(args, args.clock_mhz * 1e6 * 0.020 * 0.10)
 
     model, cfg, source = _model(args)
     trained = source.startswith("checkpoint")
@@ -364,14 +373,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(
-        f"{'target':<11} {'kernels':<10} {'kernel flash int8':>18} {'float32':>8} {'shared':>7} "
+        f"{'target':<11} {'kernels':<10} {'kernel flash int8':>18} {'float32':>8} "
         f"{'weights int8':>13} {'float32':>8} {'RAM state+scratch int8':>23} {'float32':>8}"
     )
     for r in results:
         f, ram = r["flash"], r["ram"]
         f32_ram = f"{ram['f32_state_bytes']:>5,} + {ram['f32_scratch_bytes']:,}" if with_float else "-"
         print(
-            f"{r['target']:<11} {r['kernels']:<10} {f['int8']:>18,} {f['float32']:>8,} {f['shared']:>7,} "
+            f"{r['target']:<11} {r['kernels']:<10} {f['int8']:>18,} {f['float32']:>8,} "
             f"{qw:>13,} {fw:>8,} {ram['q8_state_bytes']:>13,} + {ram['q8_scratch_bytes']:<7,} {f32_ram}"
         )
     print(
