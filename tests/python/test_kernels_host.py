@@ -284,6 +284,20 @@ def test_int8_block_bit_exact_with_random_params(lib, seed):
     assert np.array_equal(lib.block_q8(mcfg, qb, u, step=True), ref)
 
 
+@pytest.mark.parametrize("decay", ["exp", "sigmoid"])
+def test_int8_block_bit_exact_wide_state(lib, decay):
+    """d_state past the optimized scan's stack arrays (32): its in-place path."""
+    rng = np.random.default_rng(40)
+    mcfg = dataclasses.replace(load_config().model, d_model=8, expand=2, d_state=36, decay=decay)
+    qb = _random_qblock(rng, mcfg)
+    u = rng.integers(-128, 128, size=(9, mcfg.d_model)).astype(np.int8)
+    st = intmodel.block_state(qb, mcfg.d_inner, mcfg.d_conv, mcfg.d_state)
+    ref = intmodel.block_run(mcfg, qb, u, st)
+    out, h = lib.block_q8(mcfg, qb, u, state=True)
+    assert np.array_equal(out, ref)
+    assert np.array_equal(h, st.h)
+
+
 def test_rmsnorm_int8_is_opt_in():
     """Consumers of a QModel that do not carry QBlock.norm / QModel.norm_f keep getting a clear error."""
     cfg, model = trained_looking({"norm": "rmsnorm"})

@@ -216,7 +216,7 @@ static uint32_t fuzz_case(void)
 	tm_block_config *c = &mc.block;
 	c->d_model = rint_in(1, 40);
 	c->d_inner = rint_in(1, 80);
-	c->d_state = rint_in(1, 24);
+	c->d_state = rint_in(0, 3) ? rint_in(1, 24) : rint_in(25, 40); /* past 32: the scan's wide path */
 	c->d_conv = rint_in(1, 5);
 	c->dt_rank = rint_in(1, 4);
 	c->decay = (tm_decay)rint_in(0, 1);
