@@ -14,36 +14,12 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "dsp.h"
 #include "tflm_mamba/fixed_point.h"
 
 #if !defined(TFLM_MAMBA_REFERENCE)
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define TM_CONV_DSP 1
-
-/* the int8 at bytes 0 and 2 (sxtb16) and at bytes 1 and 3 (sxtb16_ror8) of v as int16 pairs */
-TM_INLINE uint32_t sxtb16(uint32_t v)
-{
-	uint32_t r;
-	__asm__("sxtb16 %0, %1" : "=r"(r) : "r"(v));
-	return r;
-}
-
-TM_INLINE uint32_t sxtb16_ror8(uint32_t v)
-{
-	uint32_t r;
-	__asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
-	return r;
-}
-
-/* acc + a.lo * b.lo + a.hi * b.hi (int16 halves) */
-TM_INLINE int32_t smlad(uint32_t a, uint32_t b, int32_t acc)
-{
-	int32_t r;
-	__asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-	return r;
-}
-
+#if TM_DSP
 /*
  * K = 4, channels [0, d - 1) (the last one reads past its state: the caller does it alone):
  * the window (s0, s1, s2, u) is one word, the state's three bytes and the next channel's first
@@ -54,19 +30,16 @@ static void conv4_dsp(const int8_t *w, const int32_t *bias, const int32_t *mult,
 {
 	for (int32_t c = 0; c < d; c++, w += 4, state += 3) {
 		const int8_t uc = u[c];
-		uint32_t wv, win;
-		memcpy(&wv, w, 4);
-		memcpy(&win, state, 4); /* s0 s1 s2 (next channel's s0) */
+		const uint32_t wv = tm_load4(w);
+		uint32_t win = tm_load4(state); /* s0 s1 s2 (next channel's s0) */
 		win = (win & 0x00FFFFFFu) | ((uint32_t)(uint8_t)uc << 24);
-		const int32_t acc = smlad(sxtb16_ror8(wv), sxtb16_ror8(win), smlad(sxtb16(wv), sxtb16(win), bias[c]));
+		const int32_t acc = tm_dot4(wv, win, bias[c]);
 		const uint16_t s12 = (uint16_t)(win >> 8);
 		memcpy(state, &s12, 2); /* state <- (s1, s2, u) */
 		state[2] = uc;
 		x[c] = tm_rq8(acc, mult[c], shift[c], zp);
 	}
 }
-#else
-#define TM_CONV_DSP 0
 #endif
 
 void tm_causal_conv1d_q8_step(const tm_conv1d_q8 *p, int32_t d, int32_t K, int8_t *state, const int8_t *u,
@@ -77,7 +50,7 @@ void tm_causal_conv1d_q8_step(const tm_conv1d_q8 *p, int32_t d, int32_t K, int8_
 	const int32_t zp = p->out_zp;
 	if (K == 4) {
 		int32_t c = 0;
-#if TM_CONV_DSP
+#if TM_DSP
 		if (d > 1) {
 			conv4_dsp(w, bias, mult, shift, zp, d - 1, state, u, x);
 			c = d - 1;

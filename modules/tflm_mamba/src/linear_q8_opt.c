@@ -16,55 +16,19 @@
 #include "tflm_mamba/linear.h"
 
 #include <stddef.h>
-#include <string.h>
 
+#include "dsp.h"
 #include "tflm_mamba/fixed_point.h"
 
 #if !defined(TFLM_MAMBA_REFERENCE)
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define TM_LINEAR_DSP 1
-
-/* four int8 from any address (ARMv7-M loads words unaligned) */
-TM_INLINE uint32_t load4(const int8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-/* the int8 at bytes 0 and 2 of v as two int16 */
-TM_INLINE uint32_t sxtb16(uint32_t v)
-{
-	uint32_t r;
-	__asm__("sxtb16 %0, %1" : "=r"(r) : "r"(v));
-	return r;
-}
-
-/* the int8 at bytes 1 and 3 of v as two int16 (SXTB16 of v rotated by 8: one instruction) */
-TM_INLINE uint32_t sxtb16_ror8(uint32_t v)
-{
-	uint32_t r;
-	__asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
-	return r;
-}
-
-/* acc + a.lo * b.lo + a.hi * b.hi (int16 halves) */
-TM_INLINE int32_t smlad(uint32_t a, uint32_t b, int32_t acc)
-{
-	int32_t r;
-	__asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-	return r;
-}
-
 /* acc += w[0..3] . x[0..3], with x already unpacked into x02 and x13 */
+#if TM_DSP
 TM_INLINE int32_t dot4_dsp(const int8_t *w, uint32_t x02, uint32_t x13, int32_t acc)
 {
-	const uint32_t v = load4(w);
-	return smlad(sxtb16_ror8(v), x13, smlad(sxtb16(v), x02, acc));
+	const uint32_t v = tm_load4(w);
+	return tm_smlad(tm_sxtb16_ror8(v), x13, tm_smlad(tm_sxtb16(v), x02, acc));
 }
-#else
-#define TM_LINEAR_DSP 0
 #endif
 
 /* acc[r] += W[r] . x for the four rows W[0..3] (row stride `in`) */
@@ -73,10 +37,10 @@ TM_INLINE void dot_rows4(const int8_t *W, const int8_t *x, int32_t in, int32_t a
 	const int8_t *w0 = W, *w1 = W + in, *w2 = W + 2 * in, *w3 = W + 3 * in;
 	const int8_t *const end = x + in;
 	int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-#if TM_LINEAR_DSP
+#if TM_DSP
 	for (; x + 4 <= end; x += 4, w0 += 4, w1 += 4, w2 += 4, w3 += 4) {
-		const uint32_t xv = load4(x);
-		const uint32_t x02 = sxtb16(xv), x13 = sxtb16_ror8(xv);
+		const uint32_t xv = tm_load4(x);
+		const uint32_t x02 = tm_sxtb16(xv), x13 = tm_sxtb16_ror8(xv);
 		a0 = dot4_dsp(w0, x02, x13, a0);
 		a1 = dot4_dsp(w1, x02, x13, a1);
 		a2 = dot4_dsp(w2, x02, x13, a2);
@@ -101,10 +65,10 @@ static int32_t dot_row(const int8_t *w, const int8_t *x, int32_t in)
 {
 	const int8_t *const end = x + in;
 	int32_t a = 0;
-#if TM_LINEAR_DSP
+#if TM_DSP
 	for (; x + 4 <= end; x += 4, w += 4) {
-		const uint32_t xv = load4(x);
-		a = dot4_dsp(w, sxtb16(xv), sxtb16_ror8(xv), a);
+		const uint32_t xv = tm_load4(x);
+		a = dot4_dsp(w, tm_sxtb16(xv), tm_sxtb16_ror8(xv), a);
 	}
 #endif
 	while (x < end) {

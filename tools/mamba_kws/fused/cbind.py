@@ -35,7 +35,7 @@ def sources() -> list[Path]:
 
 def build_library(build_dir: Path = DEFAULT_BUILD_DIR, sanitize: bool = False, extra: tuple[str, ...] = ()) -> Path:
     """gcc the C core into a shared library (rebuilt when a source or header changes)."""
-    files = sources() + sorted(INCLUDE_DIR.rglob("*.h"))
+    files = sources() + sorted(INCLUDE_DIR.rglob("*.h")) + sorted(SRC_DIR.glob("*.h"))
     flags = ["-std=c99", "-O2", "-g", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", *extra]
     if sanitize:
         flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
