@@ -81,3 +81,16 @@ def test_profile_accounts_for_the_step(tmp_path):
     phases = sum(v for k, v in r["profile"].items() if k != "readout")
     assert abs(phases - r["q8_step_mean"]) < 0.01 * r["q8_step_mean"], (phases, r["q8_step_mean"])
     assert r["profile"]["scan"] > 0 and r["profile"]["in_proj"] > 0 and r["profile"]["readout"] > 0
+
+
+def test_sweep_cli(tmp_path, capsys):
+    """bench_kernels.py --sweep: one row per size with the instructions per step of each build."""
+    import json
+
+    out = tmp_path / "sweep.json"
+    args = ["--sweep", "model.n_layers=1", "--targets", "cortex-m4", "--kernels", "optimized", "--json", str(out)]
+    assert bench.main(args) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["n_layers"] for r in rows] == [1]
+    assert 0 < rows[0]["step"]["cortex-m4 optimized"] < 128000
+    assert "m4 optimized" in capsys.readouterr().out

@@ -84,22 +84,22 @@ def run(args: argparse.Namespace, budget: float) -> int:
     hdr = (
         f"{'d_model':>7} {'layers':>6} {'d_state':>7} {'expand':>6} {'params':>8} {'weights':>8} {'RAM':>7} "
         + "".join(f"{c.replace('cortex-', ''):>14}" for c in cols)
-        + f"  {'fits':>4}"
+        + f"  {'fits':<16}"
     )
     print(f"instructions per streaming step (untrained weights; budget {budget:,.0f} = 10% of the hop)")
     print(hdr)
     print("-" * len(hdr))
-    first = cols[0]
     for r in rows:
+        fits = " ".join(c.replace("cortex-", "") for c in cols if r["step"][c] <= budget) or "-"
         print(
             f"{r['d_model']:>7} {r['n_layers']:>6} {r['d_state']:>7} {r['expand']:>6} {r['parameters']:>8,} "
             f"{r['weights_int8']:>8,} {r['state_bytes'] + r['scratch_bytes']:>7,} "
             + "".join(f"{r['step'][c]:>14,.0f}" for c in cols)
-            + f"  {'yes' if r['step'][first] <= budget else 'no':>4}"
+            + f"  {fits:<16}"
         )
     print(
-        f"(weights: int8 bytes incl. int32 biases/multipliers; RAM: int8 state + scratch bytes; 'fits': {first} "
-        f"<= {budget:,.0f})"
+        f"(weights: int8 bytes incl. int32 biases/multipliers; RAM: int8 state + scratch bytes; 'fits': the builds "
+        f"whose step is <= {budget:,.0f})"
     )
     if args.json:
         Path(args.json).write_text(json.dumps({"budget": budget, "rows": rows}, indent=2))
