@@ -12,18 +12,18 @@ import shutil
 import subprocess
 
 import pytest
+from mamba_kws.fused import cbind
 from mamba_kws.fused.cbind import INCLUDE_DIR, MODULE_DIR, sources
 
 CASES = 400
 
 
-@pytest.fixture(scope="module")
-def fuzzer(tmp_path_factory):
+def _build_fuzzer(exe, extra: tuple[str, ...] = ()):
     if shutil.which("gcc") is None:
         pytest.fail("gcc is needed to build the C core")
-    exe = tmp_path_factory.mktemp("fuzz") / "fuzz_q8"
     cmd = [
         "gcc",
+        *extra,
         "-std=c99",
         "-O1",
         "-g",
@@ -44,10 +44,20 @@ def fuzzer(tmp_path_factory):
     return exe
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_fuzz_int8_entry_points_no_crash_no_ub(fuzzer, seed):
+@pytest.fixture(scope="module")
+def fuzzer(tmp_path_factory):
+    """The default build: the optimized int8 kernels (their plain-C form on the host)."""
+    return _build_fuzzer(tmp_path_factory.mktemp("fuzz") / "fuzz_q8")
+
+
+@pytest.fixture(scope="module")
+def fuzzer_reference(tmp_path_factory):
+    return _build_fuzzer(tmp_path_factory.mktemp("fuzz_ref") / "fuzz_q8_ref", cbind.REFERENCE_FLAGS)
+
+
+def _fuzz(exe, seed: int) -> str:
     res = subprocess.run(
-        [str(fuzzer), str(CASES), str(seed)],
+        [str(exe), str(CASES), str(seed)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -56,6 +66,14 @@ def test_fuzz_int8_entry_points_no_crash_no_ub(fuzzer, seed):
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.startswith(f"ok {CASES} "), res.stdout
     assert "runtime error" not in res.stderr
+    return res.stdout
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fuzz_int8_entry_points_no_crash_no_ub(fuzzer, fuzzer_reference, seed):
+    """No sanitizer error in either build, and the optimized kernels give the reference's integers
+    on every random shape and parameter set (the hash of all int8 outputs)."""
+    assert _fuzz(fuzzer, seed) == _fuzz(fuzzer_reference, seed)
 
 
 def test_fuzzer_would_catch_an_overrun(tmp_path):

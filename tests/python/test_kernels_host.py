@@ -23,9 +23,10 @@ VARIANTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def lib() -> cbind.CoreLib:
-    return cbind.load()
+@pytest.fixture(scope="module", params=["optimized", "reference"])
+def lib(request) -> cbind.CoreLib:
+    """Both int8 variants of the C core: the default (optimized) build and -DTFLM_MAMBA_REFERENCE."""
+    return cbind.load(reference=request.param == "reference")
 
 
 def trained_looking(cfg_overrides: dict, seed: int = 0):
@@ -61,9 +62,46 @@ def _perturb_norm(norm: torch.nn.Module, g: torch.Generator) -> None:
 
 def test_fixed_point_tables_agree_with_c(lib, repo_root):
     text = (repo_root / "modules/tflm_mamba/src/fixed_point.c").read_text()
-    for name, table in (("tm_exp2_neg_table", fp.EXP2_NEG_TABLE), ("tm_two_sigmoid_table", fp.TWO_SIGMOID_TABLE)):
+    for name, table in (
+        ("tm_exp2_neg_table", fp.EXP2_NEG_TABLE),
+        ("tm_two_sigmoid_table", fp.TWO_SIGMOID_TABLE),
+        ("tm_two_sigmoid_dA_table", fp.TWO_SIGMOID_DA_TABLE),
+    ):
         assert fp.table_from_c_source(text, name) == table.tolist()
-        assert lib.table(name) == table.tolist()
+        assert lib.table(name, len(table)) == table.tolist()  # a table of pairs: its int32 in order
+
+
+def test_fixed_point_helpers_match_python(tmp_path):
+    """fixed_point.h's scalar helpers (tests/host/fixed_point_check.c) over random and edge arguments
+    equal the Python model's arbitrary-precision formulas."""
+    import subprocess
+
+    exe = tmp_path / "fixed_point_check"
+    src = cbind.MODULE_DIR / "tests" / "host" / "fixed_point_check.c"
+    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined", "-fno-sanitize-recover=all"]
+    tables = cbind.SRC_DIR / "fixed_point.c"
+    subprocess.run(["gcc", *flags, f"-I{cbind.INCLUDE_DIR}", str(src), str(tables), "-o", str(exe)], check=True)
+    lines = subprocess.run([str(exe), "20000", "5"], capture_output=True, text=True, check=True).stdout.splitlines()
+    seen = set()
+    for line in lines:
+        name, *args = line.split()
+        *a, got = map(int, args)
+        if name == "rq32":
+            want = fp.rq32(a[0], a[1], a[2])
+        elif name == "rq8":
+            want = fp.rq8(a[0], a[1], a[2], a[3])
+        elif name == "div_round":
+            want = fp.div_round(a[0], a[1])
+        elif name == "exp":
+            want = fp.exp_neg_q30(a[0])
+        elif name == "sigmoid":
+            want = fp.two_sigmoid_neg_q30(a[0])
+        else:
+            assert name == "mla_hi_round"
+            want = a[2] + fp.mulhi_round(a[0], a[1])
+        assert int(want) == got, line
+        seen.add(name)
+    assert len(seen) == 6 and len(lines) == 6 * 20000
 
 
 def test_fixed_point_decay_is_accurate():
@@ -139,8 +177,11 @@ def test_int8_block_bit_exact_with_calibrated_params(lib):
     qm = Q.quantize_model(fm, Q.fake_calibration(cfg, 8, seed=1), rmsnorm=True)
     u = np.random.default_rng(0).integers(-128, 128, size=(49, cfg.model.d_model)).astype(np.int8)
     for qb in qm.blocks:
-        ref = intmodel.block_run(cfg.model, qb, u)
-        assert np.array_equal(lib.block_q8(cfg.model, qb, u), ref)
+        st = intmodel.block_state(qb, cfg.model.d_inner, cfg.model.d_conv, cfg.model.d_state)
+        ref = intmodel.block_run(cfg.model, qb, u, st)
+        out, h = lib.block_q8(cfg.model, qb, u, state=True)
+        assert np.array_equal(out, ref)
+        assert np.array_equal(h, st.h)
         assert np.array_equal(lib.block_q8(cfg.model, qb, u, step=True), ref)
 
 
@@ -235,9 +276,26 @@ def test_int8_block_bit_exact_with_random_params(lib, seed):
     )
     qb = _random_qblock(rng, mcfg)
     u = rng.integers(-128, 128, size=(int(rng.integers(1, 20)), mcfg.d_model)).astype(np.int8)
-    ref = intmodel.block_run(mcfg, qb, u)
-    assert np.array_equal(lib.block_q8(mcfg, qb, u), ref)
+    st = intmodel.block_state(qb, mcfg.d_inner, mcfg.d_conv, mcfg.d_state)
+    ref = intmodel.block_run(mcfg, qb, u, st)
+    out, h = lib.block_q8(mcfg, qb, u, state=True)
+    assert np.array_equal(out, ref)
+    assert np.array_equal(h, st.h)  # the scan state too: a one-LSB error in h rarely reaches the int8 output
     assert np.array_equal(lib.block_q8(mcfg, qb, u, step=True), ref)
+
+
+@pytest.mark.parametrize("decay", ["exp", "sigmoid"])
+def test_int8_block_bit_exact_wide_state(lib, decay):
+    """d_state past the optimized scan's stack arrays (32): its in-place path."""
+    rng = np.random.default_rng(40)
+    mcfg = dataclasses.replace(load_config().model, d_model=8, expand=2, d_state=36, decay=decay)
+    qb = _random_qblock(rng, mcfg)
+    u = rng.integers(-128, 128, size=(9, mcfg.d_model)).astype(np.int8)
+    st = intmodel.block_state(qb, mcfg.d_inner, mcfg.d_conv, mcfg.d_state)
+    ref = intmodel.block_run(mcfg, qb, u, st)
+    out, h = lib.block_q8(mcfg, qb, u, state=True)
+    assert np.array_equal(out, ref)
+    assert np.array_equal(h, st.h)
 
 
 def test_rmsnorm_int8_is_opt_in():

@@ -1,4 +1,4 @@
-/* Causal depthwise conv1d, one step with streaming state (causal_conv1d.h). */
+/* Causal depthwise conv1d, one step with streaming state (causal_conv1d.h): float, and the int8 reference. */
 #include "tflm_mamba/causal_conv1d.h"
 
 #include <stddef.h>
@@ -26,24 +26,12 @@ void tm_causal_conv1d_f32_step(const float *w, const float *b, int32_t d, int32_
 	}
 }
 
+#if defined(TFLM_MAMBA_REFERENCE)
+/* The int8 step, the reference (built with -DTFLM_MAMBA_REFERENCE; otherwise causal_conv1d_q8_opt.c). */
 void tm_causal_conv1d_q8_step(const tm_conv1d_q8 *p, int32_t d, int32_t K, int8_t *state, const int8_t *u,
 			      int8_t *x)
 {
-	/* acc = bias[c] + sum_k w[c][k] q_u(t-K+1+k);  x = out_zp + rq32(acc) */
-	if (K == 4) {
-		/* Mamba's width: straight-line code, the window slides in registers */
-		for (int32_t c = 0; c < d; c++) {
-			const int8_t *wc = p->w + (size_t)c * 4u;
-			int8_t *sc = state + (size_t)c * 3u;
-			const int32_t s0 = sc[0], s1 = sc[1], s2 = sc[2], uc = u[c];
-			const int32_t acc = p->bias[c] + wc[0] * s0 + wc[1] * s1 + wc[2] * s2 + wc[3] * uc;
-			sc[0] = (int8_t)s1;
-			sc[1] = (int8_t)s2;
-			sc[2] = (int8_t)uc;
-			x[c] = tm_rq8(acc, p->mult[c], p->shift[c], p->out_zp);
-		}
-		return;
-	}
+	/* acc = bias[c] + sum_k w[c][k] q_u(t-K+1+k);  x = out_zp + rq32(acc); then the window slides */
 	for (int32_t c = 0; c < d; c++) {
 		const int8_t *wc = p->w + (size_t)c * (size_t)K;
 		int8_t *sc = state + (size_t)c * (size_t)(K - 1);
@@ -60,3 +48,4 @@ void tm_causal_conv1d_q8_step(const tm_conv1d_q8 *p, int32_t d, int32_t K, int8_
 		x[c] = tm_rq8(acc, p->mult[c], p->shift[c], p->out_zp);
 	}
 }
+#endif

@@ -3,6 +3,7 @@
 
 #include "tflm_mamba/fixed_point.h"
 #include "tflm_mamba/mamba_block.h"
+#include "tflm_mamba/profile.h"
 
 size_t tm_block_q8_state_bytes(const tm_block_config *cfg)
 {
@@ -28,6 +29,41 @@ void tm_block_q8_reset(const tm_block_config *cfg, const tm_block_q8_weights *w,
 	}
 	for (size_t i = 0; i < nh; i++) {
 		state->h[i] = 0;
+	}
+}
+
+/* q[i] = lut[q[i] + 128]: an element-wise function by its int8 table */
+static void apply_lut(const int8_t *lut, int8_t *q, int32_t n)
+{
+	for (int32_t i = 0; i < n; i++) {
+		q[i] = tm_lut8(lut, q[i]);
+	}
+}
+
+/* y = y * act(z):  y[i] = yg_zp + rq32((q_y - y_zp) (act(q_z) - gate_zp), yg_mult, yg_shift) */
+static void gate(const tm_block_q8_weights *w, const int8_t *z, int8_t *y, int32_t n)
+{
+	/* the fields once: the int8 stores to y may alias them */
+	const int8_t *lut = w->gate_act_lut;
+	const int32_t gate_zp = w->gate_zp, y_zp = w->ssm.y_zp;
+	const int32_t mult = w->yg_mult, shift = w->yg_shift, zp = w->yg_zp;
+	for (int32_t i = 0; i < n; i++) {
+		const int32_t g = (int32_t)tm_lut8(lut, z[i]) - gate_zp;
+		y[i] = tm_rq8(((int32_t)y[i] - y_zp) * g, mult, shift, zp);
+	}
+}
+
+/* out = u + m: both rescaled to the output's scale (units of 2^-16 for the rounding), summed */
+static void residual(const tm_block_q8_weights *w, const int8_t *u, const int8_t *m, int8_t *out, int32_t n)
+{
+	const int32_t u_zp = w->in_zp, u_mult = w->res_u_mult, u_shift = w->res_u_shift;
+	const int32_t m_zp = w->out_proj.out_zp, m_mult = w->res_m_mult, m_shift = w->res_m_shift;
+	const int32_t zp = w->out_zp;
+	for (int32_t i = 0; i < n; i++) {
+		const int32_t a = tm_rq32(((int32_t)u[i] - u_zp) * 65536, u_mult, u_shift);
+		const int32_t b = tm_rq32(((int32_t)m[i] - m_zp) * 65536, m_mult, m_shift);
+		const int64_t s = (int64_t)zp + a + b;
+		out[i] = (int8_t)(s > 127 ? 127 : (s < -128 ? -128 : s));
 	}
 }
 
@@ -59,37 +95,33 @@ void tm_block_q8_step(const tm_block_config *cfg, const tm_block_q8_weights *w, 
 		int8_t *vn = m + dm;
 		tm_rmsnorm_q8_run(&w->norm, u, dm, vn);
 		v = vn;
+		TM_PROFILE_MARK(TM_PROF_NORM);
 	}
 	tm_linear_q8_run(&w->in_proj_x, v, dm, di, x);
 	tm_linear_q8_run(&w->in_proj_z, v, dm, di, z);
+	TM_PROFILE_MARK(TM_PROF_IN_PROJ);
 	/* x = act(conv1d(x)) */
 	tm_causal_conv1d_q8_step(&w->conv, di, cfg->d_conv, state->conv, x, xc);
-	for (int32_t i = 0; i < di; i++) {
-		xc[i] = tm_lut8(w->conv_act_lut, xc[i]);
-	}
+	apply_lut(w->conv_act_lut, xc, di);
+	TM_PROFILE_MARK(TM_PROF_CONV);
 	/* dt, B, C = x_proj(x);  dt = dt_act(dt_proj(dt)) */
 	tm_linear_q8_run(&w->x_proj_dt, xc, di, r, dtl);
 	tm_linear_q8_run(&w->x_proj_B, xc, di, n, B);
 	tm_linear_q8_run(&w->x_proj_C, xc, di, n, C);
+	TM_PROFILE_MARK(TM_PROF_X_PROJ);
 	tm_linear_q8_run(&w->dt_proj, dtl, r, di, dt);
-	for (int32_t i = 0; i < di; i++) {
-		dt[i] = tm_lut8(w->dt_act_lut, dt[i]);
-	}
+	apply_lut(w->dt_act_lut, dt, di);
+	TM_PROFILE_MARK(TM_PROF_DT_PROJ);
 	/* y = ssm_scan(x, dt, A, B, C, D);  y = y * act(z) */
 	tm_ssm_scan_q8_step(&w->ssm, cfg->decay, di, n, xc, dt, B, C, state->h, y);
-	for (int32_t i = 0; i < di; i++) {
-		const int32_t g = (int32_t)tm_lut8(w->gate_act_lut, z[i]) - w->gate_zp;
-		const int32_t yy = (int32_t)y[i] - w->ssm.y_zp;
-		y[i] = tm_rq8(yy * g, w->yg_mult, w->yg_shift, w->yg_zp);
-	}
+	TM_PROFILE_MARK(TM_PROF_SCAN);
+	gate(w, z, y, di);
+	TM_PROFILE_MARK(TM_PROF_GATE);
 	/* out = u + out_proj(y) */
 	tm_linear_q8_run(&w->out_proj, y, di, dm, m);
-	for (int32_t i = 0; i < dm; i++) {
-		const int32_t a = tm_rq32(((int32_t)u[i] - w->in_zp) * 65536, w->res_u_mult, w->res_u_shift);
-		const int32_t b = tm_rq32(((int32_t)m[i] - w->out_proj.out_zp) * 65536, w->res_m_mult, w->res_m_shift);
-		const int64_t s = (int64_t)w->out_zp + a + b;
-		out[i] = (int8_t)(s > 127 ? 127 : (s < -128 ? -128 : s));
-	}
+	TM_PROFILE_MARK(TM_PROF_OUT_PROJ);
+	residual(w, u, m, out, dm);
+	TM_PROFILE_MARK(TM_PROF_RESIDUAL);
 }
 
 void tm_block_q8_run(const tm_block_config *cfg, const tm_block_q8_weights *w, tm_block_q8_state *state,

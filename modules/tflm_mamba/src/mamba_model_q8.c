@@ -4,6 +4,7 @@
 
 #include "tflm_mamba/fixed_point.h"
 #include "tflm_mamba/mamba_model.h"
+#include "tflm_mamba/profile.h"
 
 static int32_t ring_steps(const tm_model_config *cfg)
 {
@@ -61,6 +62,7 @@ void tm_model_q8_step(const tm_model_config *cfg, const tm_model_q8_weights *w, 
 
 	/* x = stem(frames);  x = x + mixer(norm(x)) per layer */
 	tm_linear_q8_run(&w->stem, frames, cfg->frame_stack * cfg->channels, dm, x);
+	TM_PROFILE_MARK(TM_PROF_STEM);
 	for (int32_t i = 0; i < cfg->n_layers; i++) {
 		tm_block_q8_step(&cfg->block, &w->blocks[i], &state->blocks[i], x, x, block_scratch);
 	}
@@ -69,6 +71,7 @@ void tm_model_q8_step(const tm_model_config *cfg, const tm_model_q8_weights *w, 
 		/* hidden = norm_f(x), per step (rmsnorm does not commute with the mean) */
 		tm_rmsnorm_q8_run(&w->norm_f, x, dm, x);
 		zp = w->norm_f.out_zp;
+		TM_PROFILE_MARK(TM_PROF_NORM);
 	}
 	const int32_t W = ring_steps(cfg);
 	if (W > 0) {
@@ -97,6 +100,7 @@ void tm_model_q8_step(const tm_model_config *cfg, const tm_model_q8_weights *w, 
 			hidden[i] = x[i];
 		}
 	}
+	TM_PROFILE_MARK(TM_PROF_POOL);
 }
 
 void tm_model_q8_logits(const tm_model_config *cfg, const tm_model_q8_weights *w,
@@ -113,6 +117,7 @@ void tm_model_q8_logits(const tm_model_config *cfg, const tm_model_q8_weights *w
 		pooled[i] = tm_rq8(mean256, w->pool_mult, w->pool_shift, w->pool_zp);
 	}
 	tm_linear_q8_run(&w->cls, pooled, dm, cfg->n_classes, logits);
+	TM_PROFILE_MARK(TM_PROF_READOUT);
 }
 
 void tm_model_q8_run(const tm_model_config *cfg, const tm_model_q8_weights *w, tm_model_q8_state *state,

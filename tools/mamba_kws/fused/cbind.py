@@ -35,7 +35,7 @@ def sources() -> list[Path]:
 
 def build_library(build_dir: Path = DEFAULT_BUILD_DIR, sanitize: bool = False, extra: tuple[str, ...] = ()) -> Path:
     """gcc the C core into a shared library (rebuilt when a source or header changes)."""
-    files = sources() + sorted(INCLUDE_DIR.rglob("*.h"))
+    files = sources() + sorted(INCLUDE_DIR.rglob("*.h")) + sorted(SRC_DIR.glob("*.h"))
     flags = ["-std=c99", "-O2", "-g", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", *extra]
     if sanitize:
         flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
@@ -347,7 +347,10 @@ class CoreLib:
         return out
 
     # -- int8 block
-    def block_q8(self, cfg: ModelConfig, qb: QBlock, u: np.ndarray, step: bool = False) -> np.ndarray:
+    def block_q8(
+        self, cfg: ModelConfig, qb: QBlock, u: np.ndarray, step: bool = False, state: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """int8 block over u (L, d_model); state=True also returns the final scan state h (d_inner, d_state)."""
         keep, bc = _Keep(), block_config(cfg)
         w = q8_block_struct(keep, qb)
         st = BlockQ8State()
@@ -378,6 +381,9 @@ class CoreLib:
                 out.ctypes.data_as(i8p),
                 scratch.ctypes.data_as(C.c_void_p),
             )
+        if state:
+            h = np.ctypeslib.as_array(st.h, shape=(cfg.d_inner * cfg.d_state,)).reshape(cfg.d_inner, cfg.d_state)
+            return out, h.copy()
         return out
 
     # -- float model
@@ -465,9 +471,14 @@ class CoreLib:
             )
         return logits, hidden
 
-    def table(self, name: str) -> list[int]:
-        return list((C.c_int32 * 257).in_dll(self.lib, name))
+    def table(self, name: str, n: int = 257) -> list[int]:
+        return list((C.c_int32 * n).in_dll(self.lib, name))
 
 
-def load(sanitize: bool = False, build_dir: Path = DEFAULT_BUILD_DIR) -> CoreLib:
-    return CoreLib(build_library(build_dir, sanitize=sanitize))
+REFERENCE_FLAGS = ("-DTFLM_MAMBA_REFERENCE",)
+
+
+def load(sanitize: bool = False, build_dir: Path = DEFAULT_BUILD_DIR, reference: bool = False) -> CoreLib:
+    """The C core as a host library: the default build (the optimized int8 kernels, with plain-C
+    fallbacks for the Cortex-M instructions) or, reference=True, the plain-C reference kernels."""
+    return CoreLib(build_library(build_dir, sanitize=sanitize, extra=REFERENCE_FLAGS if reference else ()))

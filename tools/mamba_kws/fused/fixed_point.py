@@ -18,6 +18,21 @@ LOG2E_Q30 = round(2**30 / math.log(2))
 EXP2_NEG_TABLE = np.array([round(2**30 * 2 ** (-k / 256)) for k in range(257)], dtype=np.int64)
 TWO_SIGMOID_TABLE = np.array([round(2**30 * 2 / (1 + math.exp(k / 16))) for k in range(257)], dtype=np.int64)
 RSQRT_TABLE = [round(2**28 / math.sqrt(0.5 + k / 128)) for k in range(193)]
+# The optimized scan's sigmoid decay (src/ssm_scan_q8_opt.c): per interval k = 0..255 the pair
+# 2 (t_k - 2^30), (t_k - t_{k+1}) * 32 of TWO_SIGMOID_TABLE, then 256 pairs (-2^31, 0) for the
+# arguments past -16 (Abar = 0), interleaved.
+TWO_SIGMOID_DA_TABLE = np.array(
+    [
+        v
+        for k in range(256)
+        for v in (
+            2 * (int(TWO_SIGMOID_TABLE[k]) - Q30_ONE),
+            (int(TWO_SIGMOID_TABLE[k]) - int(TWO_SIGMOID_TABLE[k + 1])) * 32,
+        )
+    ]
+    + [-(2**31), 0] * 256,
+    dtype=np.int64,
+)
 H_MAX = (1 << 30) - 1
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 # A_q20 * (q_dt - z_dt) must fit int32: |q_dt - z_dt| <= 255.
@@ -127,7 +142,8 @@ def rsqrt_q30(v: int) -> int:
 
 
 def table_from_c_source(text: str, name: str) -> list[int]:
-    """The values of `const int32_t name[257] = {...};` in src/fixed_point.c (to check both agree)."""
-    start = text.index(name)
-    body = text[text.index("{", start) + 1 : text.index("}", start)]
-    return [int(v) for v in body.replace("\n", " ").split(",") if v.strip()]
+    """The values of `const int32_t name[257] = {...};` in src/fixed_point.c (to check both agree);
+    a table of structs (`{{a, b}, ...}`) gives its fields in order."""
+    start = text.index(f"{name}[")
+    body = text[text.index("{", start) + 1 : text.index("};", start)]
+    return [int(v) for v in body.replace("{", " ").replace("}", " ").split(",") if v.strip()]

@@ -57,12 +57,22 @@ def _run(cmd: list[str], what: str, timeout: float = 300) -> str:
     return res.stdout
 
 
-def build(target: Target, model_c: Path, out_dir: Path, opt: str = "-O2") -> tuple[Path, list[Path]]:
-    """Objects of the C core (returned for size accounting) + harness + model, linked to an ELF."""
+# The optimisation flags of the Zephyr library (modules/tflm_mamba/CMakeLists.txt, GCC).
+DEFAULT_OPT = "-O2 -fno-schedule-insns"
+
+
+def build(
+    target: Target, model_c: Path, out_dir: Path, opt: str = DEFAULT_OPT, defines: tuple[str, ...] = ()
+) -> tuple[Path, list[Path]]:
+    """Objects of the C core (returned for size accounting) + harness + model, linked to an ELF.
+
+    opt: optimisation flags (space-separated). defines (NAME or NAME=VALUE) apply to every file:
+    TFLM_MAMBA_REFERENCE (the reference kernels), TFLM_MAMBA_PROFILE (the per-phase profile),
+    TM_HARNESS_INT8_ONLY (no float32 path; the model file from cgen.model_source(with_float=False))."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cflags = [
         "-std=c99",
-        opt,
+        *opt.split(),
         "-g",
         "-Wall",
         "-Wextra",
@@ -72,6 +82,7 @@ def build(target: Target, model_c: Path, out_dir: Path, opt: str = "-O2") -> tup
         *target.cflags,
         f"-I{INCLUDE_DIR}",
         f"-I{HARNESS_DIR}",
+        *(f"-D{d}" for d in defines),
     ]
     core_objs = []
     for src in sources():

@@ -27,6 +27,9 @@
  *             round(2^30 * 2^(-k/256)), k = 0..256). Max relative error ~2e-6.
  *   sigmoid   2*sigmoid(x) for x in [-16, 0] is linear interpolation in tm_two_sigmoid_table
  *             (257 entries: round(2^30 * 2 / (1 + exp(k/16))), k = 0..256); 0 below -16.
+ *             The optimized scan reads the same interpolation from tm_two_sigmoid_dA_table:
+ *             per interval k the pair 2 (t_k - 2^30), (t_k - t_{k+1}) * 32, and (-2^31, 0)
+ *             (Abar = 0) for k = 256..511 so that one USAT bounds the index (ssm_scan_q8_opt.c).
  *
  * 1/sqrt(v) for RMSNorm, v an integer >= 1, in Q30: v = m 2^-e with m in [2^29, 2^31) and e
  * even; 1/sqrt(v) = 2^(e/2 - 15) / sqrt(m / 2^30), and 1/sqrt(t), t in [0.5, 2), is linear
@@ -44,8 +47,12 @@ extern "C" {
 /* The helpers below sit in inner loops: inlined even at -Os (Zephyr's default). */
 #if defined(__GNUC__)
 #define TM_INLINE static inline __attribute__((always_inline))
+#define TM_LIKELY(c) __builtin_expect(!!(c), 1) /* the branch taken almost always: kept in line */
+#define TM_NOINLINE __attribute__((noinline))
 #else
 #define TM_INLINE static inline
+#define TM_LIKELY(c) (c)
+#define TM_NOINLINE
 #endif
 
 #define TM_Q30_ONE ((int32_t)1 << 30)
@@ -56,38 +63,74 @@ extern "C" {
 extern const int32_t tm_exp2_neg_table[257];
 extern const int32_t tm_two_sigmoid_table[257];
 extern const int32_t tm_rsqrt_table[193];
+/* One interval k of the sigmoid table for the optimized scan (read with one LDRD). */
+typedef struct {
+	int32_t dA;    /* 2 (t_k - 2^30) */
+	int32_t slope; /* (t_k - t_{k+1}) * 32 */
+} tm_sigmoid_interval;
+extern const tm_sigmoid_interval tm_two_sigmoid_dA_table[512];
 
 TM_INLINE int32_t tm_sat_i32(int64_t v)
 {
 	return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
 }
 
+/* clamp to [-128, 127] (one SSAT on a Cortex-M3/M4) */
 TM_INLINE int8_t tm_sat_i8(int32_t v)
 {
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+	int32_t r;
+	__asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+	return (int8_t)r;
+#else
 	return (int8_t)(v > 127 ? 127 : (v < -128 ? -128 : v));
+#endif
+}
+
+/* clamp to [-2^30, 2^30 - 1], the range of the scan state h (one SSAT #31 on a Cortex-M3/M4) */
+TM_INLINE int32_t tm_sat_i31(int32_t v)
+{
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+	int32_t r;
+	__asm__("ssat %0, #31, %1" : "=r"(r) : "r"(v));
+	return r;
+#else
+	return v > 0x3FFFFFFF ? 0x3FFFFFFF : (v < -0x40000000 ? -0x40000000 : v);
+#endif
 }
 
 /*
  * round-half-up(acc * multiplier * 2^(shift - 31)), saturated to int32; shift in [-31, 30].
- * For the usual shift < -1 (a factor below 1/2) the rounding add and the shift act on the high
- * word of the product only: floor((hi 2^32 + lo + 2^(t-1)) / 2^t) = (hi + 2^(t-33)) >> (t-32)
- * for t >= 33 because 0 <= lo < 2^32; the same value, with no 64-bit shift.
+ *
+ * For the usual shift <= -2 (a factor below 1/4: every requantisation of a trained model but
+ * an occasional D) only the high word of the product matters. With t = 31 - shift >= 33,
+ * hi = floor(prod / 2^32) and k = t - 33 = -2 - shift:
+ *
+ *     floor((prod + 2^(t-1)) / 2^t) = floor((hi + 2^k) / 2^(k+1))       (0 <= lo < 2^32)
+ *                                   = ((hi >> k) + 1) >> 1               (hi = q 2^k + r, r < 2^k)
+ *
+ * one SMULL and three ALU operations on a Cortex-M, and no rounding constant to build.
  */
 TM_INLINE int32_t tm_rq32(int32_t acc, int32_t multiplier, int32_t shift)
 {
-	const int32_t total = 31 - shift; /* 1 .. 62 */
 	const int64_t prod = (int64_t)acc * multiplier;
-	if (total > 32) {
+	const int32_t k = -2 - shift;
+	if (TM_LIKELY(k >= 0)) {
 		const int32_t hi = (int32_t)(prod >> 32); /* |hi| <= 2^30 */
-		return (hi + ((int32_t)1 << (total - 33))) >> (total - 32);
+		return ((hi >> k) + 1) >> 1;
 	}
+	const int32_t total = 31 - shift; /* 1 .. 32 */
 	return tm_sat_i32((prod + ((int64_t)1 << (total - 1))) >> total);
 }
 
 /* out = clamp(zero_point + tm_rq32(acc, multiplier, shift)) as int8. */
 TM_INLINE int8_t tm_rq8(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point)
 {
-	const int64_t v = (int64_t)zero_point + tm_rq32(acc, multiplier, shift);
+	const int32_t r = tm_rq32(acc, multiplier, shift);
+	if (TM_LIKELY(shift <= -2)) {
+		return tm_sat_i8(zero_point + r); /* |r| <= 2^29: the sum fits int32 */
+	}
+	const int64_t v = (int64_t)zero_point + r;
 	return (int8_t)(v > 127 ? 127 : (v < -128 ? -128 : v));
 }
 
@@ -100,6 +143,18 @@ TM_INLINE int32_t tm_mulhi_round(int32_t a, int32_t b)
 	return r;
 #else
 	return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
+#endif
+}
+
+/* c + ((a * b + 2^31) >> 32), for a result that fits int32 (one SMMLAR on a Cortex-M4). */
+TM_INLINE int32_t tm_mla_hi_round(int32_t a, int32_t b, int32_t c)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+	int32_t r;
+	__asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+	return r;
+#else
+	return c + (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
 #endif
 }
 
@@ -184,11 +239,18 @@ TM_INLINE int32_t tm_mul_q30(int32_t h, int32_t decay_q30)
 	return decay_q30 == TM_Q30_ONE ? h : tm_mulhi_round(h * 2, decay_q30 * 2);
 }
 
-/* round(num / den) for den > 0, halves away from zero. */
+/*
+ * round(num / den) for den > 0, halves away from zero. On |num| = q den + r (0 <= r < den):
+ * floor((2|num| + den) / (2 den)) = q + (2r >= den), one 32-bit division (UDIV on a Cortex-M3/M4).
+ */
 TM_INLINE int32_t tm_div_round(int32_t num, int32_t den)
 {
-	return num >= 0 ? (int32_t)(((int64_t)num * 2 + den) / (2 * (int64_t)den))
-			: -(int32_t)(((-(int64_t)num) * 2 + den) / (2 * (int64_t)den));
+	const uint32_t a = num >= 0 ? (uint32_t)num : 0u - (uint32_t)num; /* |num| <= 2^31 */
+	const uint32_t d = (uint32_t)den;
+	const uint32_t q = a / d;
+	const uint32_t r = a - q * d;
+	const uint32_t m = q + (r >= d - r ? 1u : 0u); /* 2r >= d without overflow; m <= 2^31 */
+	return num >= 0 ? (int32_t)m : (int32_t)(0u - m);
 }
 
 #ifdef __cplusplus
