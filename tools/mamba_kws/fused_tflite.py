@@ -518,9 +518,19 @@ def calibration_features(kcfg: KWSConfig, source: str, n: int) -> np.ndarray:
 
     if source == "fake":
         return fake_calibration(kcfg, n=n)
+    if source == "mltk":  # the real feature maps' training split (what the default model learns from)
+        from .data.feature_sets import TRAIN_SPLIT, load_feature_set
+        from .data.mltk import ensure_mltk_features
+
+        fs = load_feature_set(ensure_mltk_features(progress=False), tuple(kcfg.labels), kcfg.features.frames,
+                              kcfg.features.channels, split=TRAIN_SPLIT)
+        idx = np.sort(np.random.default_rng(0).permutation(len(fs))[:n])
+        return fs.feats[idx].astype(np.float32)
     from .data.dataset import clip_features
     from .data.speech_commands import load_real_clips
 
+    if source == "v2_test_dev":
+        raise FusedExportError("v2_test_dev is the reported real set: calibrate on mltk or v1_sample")
     clips = load_real_clips(source, kcfg)
     idx = np.random.default_rng(0).permutation(len(clips))[:n]
     return clip_features(clips.subset(idx), kcfg)
@@ -585,8 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--calib",
         default="v1_sample",
-        help="int8 calibration: a real-clip subset of <data root>/speech_commands "
-        "(v1_sample, v2_test_dev) or 'fake' (synthetic features; tests only)",
+        help="int8 calibration: 'mltk' (the real feature maps' training split), a real-clip subset of "
+        "<data root>/speech_commands (v1_sample) or 'fake' (synthetic features; tests only)",
     )
     ap.add_argument("--calib-clips", type=int, default=128, help="clips for calibration (default 128)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
