@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..audio import AudioError, fit_length, read_wav
-from ..config import REPO_ROOT, SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig, load_config
+from ..config import SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig, load_config
 from ..errors import DataError
 from ..paths import describe, speech_commands_dir
 from .clips import ClipSet, DataSplits
