@@ -13,7 +13,7 @@ says every word with small per-utterance jitter. Engines (whatever the machine h
           be seeded) so its output is deterministic
   kokoro  Kokoro-82M (kokoro.py: int8 ONNX, 28 English voices and blends of two), once set up with
           `python tools/gen_data.py --setup-kokoro`, and only if asked for (`--engines ...,kokoro` or
-          `data.engines` in the model YAML): ~10x the cost of the others per clip (see README: Data)
+          `data.engines` in the model YAML): ~15x the cost of the others per clip (see README: Data)
 All output is float32 at 16 kHz in [-1, 1].
 """
 
