@@ -11,10 +11,14 @@ ifneq ($(wildcard ../shared/teachers),)
 export KWS_TEACHERS ?= $(abspath ../shared/teachers)
 endif
 
-.PHONY: setup demo train test lint clean
+.PHONY: setup kokoro demo train test lint clean
 
 setup:
 	@bash tools/setup_env.sh
+
+## kokoro: the optional Kokoro-82M engine of the generated set (README: Data), into data/kokoro/
+kokoro: setup
+	$(PY) tools/gen_data.py --setup-kokoro
 
 # Half of v2_test_dev's speakers are trained on, the other half is reported (README: Data).
 FINETUNE ?= 0.5

@@ -225,6 +225,9 @@ class GeneratedDataConfig:
     # Split by synthetic speaker (voice + variant), like Speech Commands splits by speaker.
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+    # TTS engines (mamba_kws/data/tts.py), e.g. [espeak, flite, festival, kokoro]; empty: espeak, flite and
+    # festival. One asked for here but not installed is left out with a note (the cache key has what was used).
+    engines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

