@@ -518,6 +518,15 @@ def calibration_features(kcfg: KWSConfig, source: str, n: int) -> np.ndarray:
 
     if source == "fake":
         return fake_calibration(kcfg, n=n)
+    if source == "auto":  # the real feature maps where the data root has them, else the generated set
+        from .paths import mltk_dir
+
+        source = "mltk" if (mltk_dir() / "spectrograms.zip").is_file() else "generated"
+    if source == "generated":
+        from .data import prepare_data
+        from .export.pipeline import calibration_features as generated_calibration
+
+        return generated_calibration(prepare_data(kcfg, None, progress=False).train, kcfg, n)
     if source == "mltk":  # the real feature maps' training split (what the default model learns from)
         from .data.feature_sets import TRAIN_SPLIT, load_feature_set
         from .data.mltk import ensure_mltk_features
@@ -594,9 +603,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--calib",
-        default="v1_sample",
-        help="int8 calibration: 'mltk' (the real feature maps' training split), a real-clip subset of "
-        "<data root>/speech_commands (v1_sample) or 'fake' (synthetic features; tests only)",
+        default="auto",
+        help="int8 calibration: 'mltk' (the real feature maps' training split), 'generated' (the generated "
+        "set's training clips), 'auto' (mltk where the data root has it, else generated), a real-clip subset "
+        "of <data root>/speech_commands (v1_sample) or 'fake' (synthetic features; tests only)",
     )
     ap.add_argument("--calib-clips", type=int, default=128, help="clips for calibration (default 128)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -4,7 +4,7 @@
 
 For each trained run (a folder with best.pt and summary.json, written by tools/train.py):
   - accuracy: PyTorch float on v2_test_dev (summary.json) and the fused int8 model (the device path:
-    mamba_kws.fused quantisation calibrated on the real feature maps, run by the C core on the host) on
+    mamba_kws.fused quantisation calibrated on the real feature maps where present, run by the C core on the host) on
     the same clips, leaving out any speaker the checkpoint was trained on;
   - model flash: the bytes of the streaming fused int8 .tflite (what the firmware embeds);
   - RAM: the kernels' state + scratch (modules/tflm_mamba *_state_bytes / *_scratch_bytes);
@@ -44,7 +44,7 @@ def measure(run: Path, targets: list[str], calib_clips: int, progress: bool) -> 
     summary_path = run / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     fm = Q.float_weights(model)
-    qm = Q.quantize_model(fm, calibration_features(cfg, "mltk", calib_clips), rmsnorm=True)
+    qm = Q.quantize_model(fm, calibration_features(cfg, "auto", calib_clips), rmsnorm=True)
     flash = len(build_int8(fm, qm, cfg, streaming=True))
     clips, _ = filter_trained_speakers(load_real_clips("v2_test_dev", cfg), read_checkpoint(ckpt).get("trained_on"))
     feats = clip_features(clips, cfg)
