@@ -34,14 +34,13 @@ def test_params_from_the_model_yaml(repo_root):
     assert p["labels"] == list(cfg.labels)
     assert p["fires"] == [0 if lab in ("_silence_", "_unknown_") else 1 for lab in cfg.labels]
     assert all(t == sec["threshold"] for t, f in zip(p["thresholds"], p["fires"], strict=True) if f)
-    assert all(isinstance(v, int) for v in (p["window_hops"], p["suppression_hops"], *p["thresholds_q15"]))
+    assert all(isinstance(v, int) for v in (p["window_hops"], p["suppression_hops"]))
 
 
 def test_params_per_keyword_threshold_and_errors():
     p = params(threshold=0.6, thresholds={"yes": 0.9})
     assert p["thresholds"][LABELS.index("yes")] == 0.9
     assert p["thresholds"][LABELS.index("no")] == 0.6
-    assert p["thresholds_q15"][LABELS.index("yes")] == round(0.9 * 32767)
     with pytest.raises(ConfigError, match="thresholds.maybe"):
         params(thresholds={"maybe": 0.5})
     with pytest.raises(ConfigError, match="thresholds._silence_"):

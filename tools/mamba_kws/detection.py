@@ -63,7 +63,7 @@ def detection_params(cfg: KWSConfig) -> dict[str, Any]:
 
     Returns {"hop_ms", "window_hops" (W), "suppression_hops" (S), "labels", "fires" (1 for a keyword,
     0 for _silence_/_unknown_, label order), "thresholds" (float per label, label order; 1.0 where the
-    label never fires), "thresholds_q15" (round(thr * 32767), for integer posteriors)}.
+    label never fires)}.
     Raises ConfigError naming the key for an unusable section.
     """
     sec = dict(DEFAULTS)
@@ -96,7 +96,6 @@ def detection_params(cfg: KWSConfig) -> dict[str, Any]:
         "labels": list(cfg.labels),
         "fires": fires,
         "thresholds": thresholds,
-        "thresholds_q15": [int(round(t * 32767)) for t in thresholds],
     }
 
 
@@ -104,7 +103,6 @@ def with_threshold(params: dict[str, Any], threshold: float) -> dict[str, Any]:
     """The same policy with every keyword's threshold set to `threshold` (for DET sweeps)."""
     out = dict(params)
     out["thresholds"] = [float(threshold) if f else 1.0 for f in params["fires"]]
-    out["thresholds_q15"] = [int(round(t * 32767)) for t in out["thresholds"]]
     return out
 
 

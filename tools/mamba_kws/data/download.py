@@ -21,7 +21,6 @@ from ..errors import DataError
 
 SC_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 SC_SHA256 = "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"
-SC_BYTES = 2_428_923_189
 SC_DIRNAME = "speech_commands_v0.02"
 EXTRACTED = ".extracted"
 

@@ -1,4 +1,4 @@
-"""The fused Mamba kernels' Python side (modules/tflm_mamba, issue 5).
+"""The fused Mamba kernels' Python side (modules/tflm_mamba).
 
 - `fixed_point`: the integer maths of fixed_point.h (requantisation, Q30 decay tables), bit-exact.
 - `quantize`: float weights of a MambaKWS as the C structs want them, and the int8 quantiser

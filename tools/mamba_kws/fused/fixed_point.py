@@ -111,10 +111,6 @@ def two_sigmoid_neg_q30(x_q20: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, Q30_ONE, v)
 
 
-def mul_q30(h: np.ndarray, decay_q30: np.ndarray) -> np.ndarray:
-    return sat32((np.asarray(h, dtype=np.int64) * decay_q30 + (1 << 29)) >> 30)
-
-
 def div_round(num: np.ndarray, den: int) -> np.ndarray:
     num = np.asarray(num, dtype=np.int64)
     pos = (num * 2 + den) // (2 * den)

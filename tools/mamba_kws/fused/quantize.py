@@ -311,10 +311,6 @@ class QRMSNorm:
     out_zp: int
 
 
-def no_rmsnorm(d: int) -> QRMSNorm:
-    return QRMSNorm(0, 0, np.zeros(d, np.int32), np.zeros(d, np.int32), 0)
-
-
 @dataclass
 class QBlock:
     in_zp: int
