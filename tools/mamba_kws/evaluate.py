@@ -155,6 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output directory (default: the checkpoint's directory)")
     args = p.parse_args(argv)
     teachers = [t for t in args.teachers.split(",") if t]
+    if teachers:
+        from .paths import TEACHERS_ENV, teachers_dir
+        from .teachers import available
+
+        missing = [t for t in teachers if not available(t)]
+        if missing:
+            print(f"note: teachers {', '.join(missing)} not found in {teachers_dir()} (set ${TEACHERS_ENV}): "
+                  "left out of the comparison")
+            teachers = [t for t in teachers if t not in missing]
 
     model, cfg, meta = load_checkpoint(args.checkpoint)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
@@ -170,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         elif "/" in item or item.startswith("."):
             raise DataError(f"--real {item}: no such folder")
         else:
+            from .paths import describe, speech_commands_dir
+
+            if not (speech_commands_dir() / item).is_dir():
+                print(f"note: no real clips {item} ({describe()}; or score any folder of <label>/*.wav with "
+                      "--real PATH): skipped")
+                continue
             if item in (trained_on.get("sources") or ()):
                 raise DataError(f"{args.checkpoint} was trained on {item}: it cannot be scored on it")
             clips, name = load_real_clips(item, cfg), item

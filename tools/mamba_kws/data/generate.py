@@ -108,6 +108,15 @@ def unknown_words(cfg: KWSConfig) -> list[str]:
     return pool[: cfg.data.unknown_words]
 
 
+BUILTIN_NOISE = Path(__file__).resolve().parent / "builtin_noise"
+
+
+def noise_folder() -> Path:
+    """The data root's Speech Commands noise recordings, else the excerpts that ship with the project."""
+    folder = speech_commands_dir() / NOISE_DIR
+    return folder if folder.is_dir() and any(folder.glob("*.wav")) else BUILTIN_NOISE
+
+
 def cache_key(cfg: KWSConfig, engines: tuple[str, ...]) -> str:
     voices = list(festival_voices()) if "festival" in engines else []
     data = dataclasses.asdict(cfg.data)
@@ -117,6 +126,8 @@ def cache_key(cfg: KWSConfig, engines: tuple[str, ...]) -> str:
            "rate": cfg.features.sample_rate, "clip_ms": cfg.features.clip_ms}
     if "kokoro" in engines:
         key["kokoro"] = kokoro.fingerprint()  # model and voices checksums, voice names, runtime version
+    if noise_folder() == BUILTIN_NOISE:  # no data root: the excerpts that ship with the project
+        key["noise"] = "builtin"
     blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -338,7 +349,9 @@ def generate(cfg: KWSConfig, out: Path, *, seed: int | None = None, workers: int
     t0 = time.time()
     seed = cfg.data.seed if seed is None else seed
     engines = engines_for(cfg, engines)
-    noise_dir = noise_dir or speech_commands_dir() / NOISE_DIR
+    noise_dir = noise_dir or noise_folder()
+    if progress and noise_dir == BUILTIN_NOISE:
+        print(f"note: no background noise under the data root ({describe()}): using the excerpts in {noise_dir}")
     noise_files = sorted(noise_dir.glob("*.wav")) if noise_dir.is_dir() else []
     if not noise_files:
         raise DataError(f"no background noise recordings in {noise_dir}: the generated set mixes in the real "

@@ -23,10 +23,10 @@ import torch
 
 from ..config import SILENCE_LABEL, UNKNOWN_LABEL, FeatureAugmentConfig, KWSConfig, SourceConfig
 from ..errors import DataError
-from ..paths import cache_dir, describe, speech_commands_dir
+from ..paths import cache_dir, describe
 from .clips import ClipSet
 from .feature_sets import TRAIN_SPLIT, VAL_SPLIT, FeatureSet, load_feature_set
-from .noise import NOISE_DIR, noise_part, read_noise_dir
+from .noise import noise_part, read_noise_dir
 from .render import render_clips, render_streams
 
 # One feature unit of pymicro-features is 64 / 25.6 = 2.5 natural-log units of the PCAN output:
@@ -186,7 +186,9 @@ def build_training_data(cfg: KWSConfig, *, speech: str | Path | None = None, dow
     reports: dict[str, ClipSet] = {}
     speech_train = None
     noise: list[np.ndarray] = []
-    sc_noise = read_noise_dir(speech_commands_dir() / NOISE_DIR)
+    from .generate import noise_folder
+
+    sc_noise = read_noise_dir(noise_folder())
     if sc_noise:
         noise = [noise_part(a, "train") for _, a in sc_noise]
 
