@@ -40,13 +40,6 @@ FILES = {
 ENSEMBLE = ("ds_cnn_l", "mlperf_float")
 NAMES = (*FILES, "ensemble")
 SAMPLES = 16000
-# Published sizes and compute, for the comparison tables (MACs per 1 s inference).
-INFO = {
-    "ds_cnn_l": {"params": 476_000, "macs": 56_900_000},
-    "ds_cnn_s": {"params": 38_600, "macs": 5_400_000},
-    "mlperf_float": {"params": 38_600, "macs": 2_700_000},
-    "mlperf_int8": {"params": 38_600, "macs": 2_700_000},
-}
 
 Teacher = Callable[[np.ndarray], np.ndarray]
 
@@ -173,3 +166,65 @@ def to_labels(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
     if set(labels) != set(TEACHER_LABELS):
         raise KWSError(f"the teachers know the 12 Speech Commands classes; the model's labels are {labels}")
     return probs[:, [TEACHER_LABELS.index(lab) for lab in labels]]
+
+
+def _macs(kind: str, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one conv / depthwise conv / dense op from its shapes (NHWC)."""
+    n = int(np.prod(out))
+    if kind in ("CONV_2D", "Conv2D"):  # weights (O, kh, kw, I) in TFLite, (kh, kw, I, O) in TF
+        w = ins[1]
+        return n * int(np.prod(w[1:]) if kind == "CONV_2D" else np.prod(w[:3]))
+    if kind in ("DEPTHWISE_CONV_2D", "DepthwiseConv2dNative"):
+        w = ins[1]
+        return n * int(w[1] * w[2] if kind == "DEPTHWISE_CONV_2D" else w[0] * w[1])
+    if kind in ("FULLY_CONNECTED", "MatMul"):
+        return n * int(ins[1][1] if kind == "FULLY_CONNECTED" else ins[1][0])
+    return 0
+
+
+def describe(name: str, folder: Path | None = None) -> dict:
+    """A teacher's size and compute, measured from its file: parameters, weight bytes (flash), MACs of one
+    1 s inference (convolutions and dense layers; the front end not counted), and for the TFLite models
+    the smallest TFLM arena that runs them (PyPI interpreter, 64-bit host)."""
+    path = teacher_file(name, folder)
+    if path.suffix == ".tflite":
+        from .export import ExportError
+        from .export.flatbuf import load_model, op_name, tensor_info
+        from .export.tflm import min_arena
+
+        data = path.read_bytes()
+        model = load_model(data)
+        sg = model.subgraphs[0]
+        macs, params = 0, 0
+        for op in sg.operators:
+            ins = [tensor_info(model, int(i)) for i in op.inputs if i >= 0]
+            out = tensor_info(model, int(op.outputs[0]))
+            macs += _macs(op_name(model, op), [t.shape for t in ins], out.shape)
+            if op_name(model, op) != "RESHAPE":  # its second input is a shape, not a weight
+                params += sum(int(np.prod(t.shape)) for t in ins if t.const)
+        try:
+            arena = min_arena(data)
+        except ExportError:  # the PyPI TFLM build runs int8 convolutions only
+            arena = None
+        return {"name": name, "file": str(path), "flash_bytes": len(data), "params": params, "macs": macs,
+                "arena_bytes": arena}
+    tf = _tf()
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(path.read_bytes())
+    params = 0
+    for node in graph_def.node:
+        if node.op == "Const" and node.attr["value"].tensor.dtype == 1:  # float weights
+            shape = [d.size for d in node.attr["value"].tensor.tensor_shape.dim]
+            params += int(np.prod(shape)) if shape else 0
+    graph = tf.Graph()
+    with graph.as_default():
+        audio = tf.compat.v1.placeholder(tf.float32, [SAMPLES, 1])
+        tf.import_graph_def(graph_def, name="", input_map={"decoded_sample_data:0": audio,
+                                                           "decoded_sample_data:1": tf.constant(16000)})
+    macs = 0
+    for op in graph.get_operations():
+        if op.type in ("Conv2D", "DepthwiseConv2dNative", "MatMul"):
+            ins = [tuple(int(d) for d in t.shape) for t in op.inputs]
+            macs += _macs(op.type, ins, tuple(int(d) for d in op.outputs[0].shape))
+    return {"name": name, "file": str(path), "flash_bytes": 4 * params, "params": params, "macs": macs,
+            "arena_bytes": None}
