@@ -151,7 +151,10 @@ def test_float_model_matches_torch(lib, variant):
 
 @pytest.mark.parametrize("variant", ["default", "exp_softplus", "hard_swish_none", "rmsnorm_last", "odd_shapes"])
 def test_int8_model_bit_exact_and_close_to_float(lib, variant):
-    cfg, model = trained_looking(VARIANTS[variant], seed=2)
+    # seed 3: the perturbed weights stay well-conditioned for every variant (at seed 2 the default
+    # d_model-40 model reaches logits of ~1000 on one of the 16 calibration inputs, so max-calibrated
+    # int8 logits have a step of ~8 and the closeness check would measure that outlier, not the kernels).
+    cfg, model = trained_looking(VARIANTS[variant], seed=3)
     fm = Q.float_weights(model)
     qm = Q.quantize_model(fm, Q.fake_calibration(cfg, 16, seed=0), rmsnorm=True)
     feats = Q.fake_calibration(cfg, 3, seed=11)
@@ -168,7 +171,7 @@ def test_int8_model_bit_exact_and_close_to_float(lib, variant):
         deq = (c_logits.astype(np.float64) - qm.logit_zp) * qm.logit_scale
         errs.append(np.abs(deq - float_logits[b]).mean() / (np.abs(float_logits[b]).mean() + 1e-9))
     print(variant, "int8 vs float relative mean logit error", np.round(errs, 3))
-    assert np.mean(errs) < 0.25, errs  # int8 stays near the float model (relative mean error)
+    assert np.mean(errs) < 0.15, errs  # int8 stays near the float model (relative mean error)
 
 
 def test_int8_block_bit_exact_with_calibrated_params(lib):
