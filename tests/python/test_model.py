@@ -45,3 +45,43 @@ def test_bad_config_names_its_key():
         config_from_dict({"model": {"decay": "tanh"}})
     with pytest.raises(ConfigError, match="model.d_model.*integer"):
         config_from_dict({"model": {"d_model": "big"}})
+
+
+@pytest.mark.parametrize("override, msg", [
+    ("train.epochs=-1", "'train.epochs' must be >= 1"), ("train.epochs=0", "'train.epochs'"),
+    ("train.batch_size=0", "'train.batch_size'"), ("train.lr=0", "'train.lr' must be > 0"),
+    ("train.lr=-0.1", "'train.lr'"), ("train.lr=.nan", "'train.lr'"), ("train.weight_decay=-1", "weight_decay"),
+    ("train.warmup_epochs=-1", "warmup_epochs"), ("train.label_smoothing=1.5", "label_smoothing"),
+    ("train.seed=-1", "'train.seed'"), ("train.silence_fraction=-0.1", "silence_fraction"),
+    ("train.stream_context_steps=100", r"stream_context_steps' must be in \[0, 49\]"),
+    ("train.augment.noise_prob=1.5", "augment.noise_prob"), ("train.augment.noise_snr_db=[30, 5]", "low, high"),
+    ("train.augment.noise_snr_db=[5]", "list of 2 values"), ("train.augment.time_shift_ms=-5", "time_shift_ms"),
+    ("train.feature_augment.level_db=-3", "level_db"), ("train.distill.temperature=0", "temperature"),
+    ("train.sources=[{kind: generated, weight: .inf}]", "weight"), ("train.epochs=2.5", "integer"),
+    ("train.bogus=1", "unknown key 'train.bogus'"), ("data.bogus=1", "unknown key 'data.bogus'"),
+    ("data.clips_per_keyword=0", "clips_per_keyword"), ("data.silence_clips=-1", "silence_clips"),
+    ("data.seed=-1", "'data.seed'"), ("data.test_fraction=1.5", "test_fraction"),
+    ("data.engines=[espek]", "unknown espek"), ("qat.epochs=0", "'qat.epochs'"), ("qat.lr=0", "'qat.lr'"),
+    ("qat.match=-1", "'qat.match'"), ("qat.equalize=2", "'qat.equalize'"),
+])
+def test_train_data_qat_values_are_range_checked(override, msg):
+    with pytest.raises(ConfigError, match=msg):
+        load_config("tiny", [override])
+
+
+def test_val_and_test_fractions_leave_a_training_split():
+    with pytest.raises(ConfigError, match="below 1"):
+        load_config("tiny", ["data.val_fraction=0.6", "data.test_fraction=0.5"])
+
+
+def test_command_line_values_are_checked_like_the_yaml(repo_root, capsys):
+    from mamba_kws.errors import cli_main
+    from mamba_kws.train import main
+
+    common = ["--config", str(repo_root / "models" / "tiny.yaml"), "--quiet", "--no-real-eval"]
+    for extra, msg in ((["--epochs", "-1"], "'train.epochs' must be >= 1, got -1"),
+                       (["--lr", "0"], "'train.lr' must be > 0"), (["--max-steps", "0"], "--max-steps"),
+                       (["--qat", "--init", "x.pt", "--qat-equalize", "2"], "'qat.equalize'")):
+        assert cli_main(main, [*common, *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], err

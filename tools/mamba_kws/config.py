@@ -290,6 +290,8 @@ def _coerce(hint: Any, value: Any, path: str, source: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{source}: '{path}' must be a list, got {value!r}")
         args = get_args(hint)
+        if len(args) > 1 and args[1] is not Ellipsis and len(value) != len(args):
+            raise ConfigError(f"{source}: '{path}' must be a list of {len(args)} values, got {value!r}")
         item = args[0]
         return tuple(_coerce(item, v, path, source) for v in value)
     if origin is dict:
@@ -315,6 +317,64 @@ def _coerce(hint: Any, value: Any, path: str, source: str) -> Any:
     return value
 
 
+# The allowed range of every number in the train:, data: and qat: sections, by its path:
+# (low, high, whether low itself is allowed); None: no bound on that side. NaN fails every range.
+_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "train.epochs": (1, None, True),
+    "train.batch_size": (1, None, True),
+    "train.lr": (0, None, False),
+    "train.weight_decay": (0, None, True),
+    "train.warmup_epochs": (0, None, True),
+    "train.label_smoothing": (0, 1, True),
+    "train.seed": (0, 2**32 - 1, True),
+    "train.silence_fraction": (0, None, True),
+    "train.unknown_fraction": (0, None, True),
+    "train.stream_context_prob": (0, 1, True),
+    "train.augment.time_shift_ms": (0, None, True),
+    "train.augment.noise_prob": (0, 1, True),
+    "train.augment.spec_freq_masks": (0, None, True),
+    "train.augment.spec_freq_width": (0, None, True),
+    "train.augment.spec_time_masks": (0, None, True),
+    "train.augment.spec_time_width": (0, None, True),
+    "train.feature_augment.time_shift_frames": (0, None, True),
+    "train.feature_augment.level_db": (0, None, True),
+    "train.feature_augment.noise_prob": (0, 1, True),
+    "train.feature_augment.high_mask_prob": (0, 1, True),
+    "train.distill.weight": (0, 1, True),
+    "train.distill.temperature": (0, None, False),
+    "data.clips_per_keyword": (1, None, True),
+    "data.unknown_words": (0, None, True),
+    "data.clips_per_unknown_word": (0, None, True),
+    "data.silence_clips": (0, None, True),
+    "data.seed": (0, 2**32 - 1, True),
+    "data.val_fraction": (0, 1, True),
+    "data.test_fraction": (0, 1, True),
+    "qat.epochs": (1, None, True),
+    "qat.lr": (0, None, False),
+    "qat.match": (0, None, True),
+    "qat.equalize": (0, 1, True),
+}
+
+
+def _check_range(path: str, value: float, source: str) -> None:
+    lo, hi, low_ok = _RANGES[path]
+    inside = math.isfinite(value) and (hi is None or value <= hi)
+    if lo is not None:
+        inside = inside and (value >= lo if low_ok else value > lo)
+    if not inside:
+        want = [f"{'>=' if low_ok else '>'} {lo}"] if lo is not None else []
+        want += [f"<= {hi}"] if hi is not None else []
+        raise ConfigError(f"{source}: '{path}' must be {' and '.join(want)}, got {value}")
+
+
+def _validate_ranges(cfg: KWSConfig, source: str) -> None:
+    for path in _RANGES:
+        node: Any = cfg
+        for part in path.split("."):
+            node = getattr(node, part)
+        _check_range(path, node, source)
+
+
 def _validate(cfg: KWSConfig, source: str) -> None:
     m = cfg.model
     for key, choices in _CHOICES.items():
@@ -331,6 +391,7 @@ def _validate(cfg: KWSConfig, source: str) -> None:
         )
     if len(set(cfg.labels)) != len(cfg.labels) or len(cfg.labels) < 2:
         raise ConfigError(f"{source}: 'labels' must be at least two distinct names")
+    _validate_ranges(cfg, source)
     t = cfg.train
     for i, src in enumerate(t.sources):
         where = f"train.sources[{i}]"
@@ -348,16 +409,25 @@ def _validate(cfg: KWSConfig, source: str) -> None:
             raise ConfigError(f"{source}: '{where}' of kind features needs 'path' (a feature-set .npz)")
     if t.select_on not in ("auto", *SOURCE_KINDS):
         raise ConfigError(f"{source}: 'train.select_on' must be auto or a source kind, got '{t.select_on}'")
-    if not 0 <= t.stream_context_prob <= 1:
-        raise ConfigError(f"{source}: 'train.stream_context_prob' must be in [0, 1], got {t.stream_context_prob}")
-    d = t.distill
-    if not 0 <= d.weight <= 1 or d.temperature <= 0:
-        raise ConfigError(f"{source}: 'train.distill' needs 0 <= weight <= 1 and temperature > 0")
-    fa = t.feature_augment
-    if fa.time_shift_frames < 0 or not 0 <= fa.noise_prob <= 1 or not 0 <= fa.high_mask_prob <= 1:
-        raise ConfigError(f"{source}: 'train.feature_augment': shifts >= 0 and probabilities in [0, 1]")
-    if not 0 <= fa.high_from_channel <= cfg.features.channels:
-        raise ConfigError(f"{source}: 'train.feature_augment.high_from_channel' must be in [0, channels]")
+    if not 0 <= t.stream_context_steps <= cfg.steps:
+        raise ConfigError(f"{source}: 'train.stream_context_steps' must be in [0, {cfg.steps}] (the steps of a "
+                          f"clip), got {t.stream_context_steps}")
+    if cfg.data.val_fraction + cfg.data.test_fraction >= 1:
+        raise ConfigError(f"{source}: 'data.val_fraction' + 'data.test_fraction' must be below 1 (the rest is "
+                          f"the training split), got {cfg.data.val_fraction} + {cfg.data.test_fraction}")
+    for where, (lo, hi) in (("train.augment.noise_snr_db", t.augment.noise_snr_db),
+                            ("train.feature_augment.noise_snr_db", t.feature_augment.noise_snr_db)):
+        if not lo <= hi:
+            raise ConfigError(f"{source}: '{where}' is [low, high] in dB, got [{lo}, {hi}]")
+    if not 0 <= t.feature_augment.high_from_channel <= cfg.features.channels:
+        raise ConfigError(f"{source}: 'train.feature_augment.high_from_channel' must be in "
+                          f"[0, {cfg.features.channels}], got {t.feature_augment.high_from_channel}")
+    if cfg.data.engines:
+        from .data.tts import ENGINES
+
+        unknown = [e for e in cfg.data.engines if e not in ENGINES]
+        if unknown:
+            raise ConfigError(f"{source}: 'data.engines': unknown {', '.join(unknown)} (known: {', '.join(ENGINES)})")
     f = cfg.features
     if (f.sample_rate, f.window_ms, f.stride_ms, f.channels) != (16000, 30, 10, 40):
         raise ConfigError(
@@ -368,6 +438,12 @@ def _validate(cfg: KWSConfig, source: str) -> None:
 
 def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> KWSConfig:
     cfg = _build(KWSConfig, data or {}, "", source)
+    _validate(cfg, source)
+    return cfg
+
+
+def check_config(cfg: KWSConfig, source: str) -> KWSConfig:
+    """Validate a config changed in code (e.g. by command-line options) as a loaded one is."""
     _validate(cfg, source)
     return cfg
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .checkpoint import read_checkpoint, save_checkpoint
-from .config import REPO_ROOT, KWSConfig, load_config
+from .config import REPO_ROOT, KWSConfig, check_config, load_config
 from .errors import KWSError
 from .evaluate import accuracy, evaluate_clips, predict
 from .model import build_model, count_parameters
@@ -193,19 +193,15 @@ def setup(args: argparse.Namespace) -> Run:
         q = cfg.qat
         q = replace(q, match=q.match if args.qat_match is None else args.qat_match,
                     equalize=q.equalize if args.qat_equalize is None else args.qat_equalize)
-        if not 0 <= q.equalize <= 1 or q.match < 0:
-            raise KWSError(f"--qat-equalize must be in [0, 1] and --qat-match >= 0, got {q.equalize}, {q.match}")
         cfg = replace(cfg, qat=q, train=replace(cfg.train, epochs=q.epochs, lr=q.lr))
     if args.epochs is not None:
         cfg = replace(cfg, train=replace(cfg.train, epochs=args.epochs))
     if args.lr is not None:
         cfg = replace(cfg, train=replace(cfg.train, lr=args.lr))
+    check_config(cfg, f"{args.config} with the command-line options")
     tc = cfg.train
-    if tc.epochs < 1 or tc.batch_size < 1 or not tc.lr > 0:
-        raise KWSError(f"train.epochs and train.batch_size must be >= 1 and train.lr > 0 "
-                       f"(got {tc.epochs}, {tc.batch_size}, {tc.lr})")
-    if not 0 <= tc.stream_context_steps <= cfg.steps:
-        raise KWSError(f"train.stream_context_steps must be between 0 and {cfg.steps}, got {tc.stream_context_steps}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise KWSError(f"--max-steps must be >= 1, got {args.max_steps}")
     if args.qat and not args.init:
         raise KWSError("--qat fine-tunes a trained model: give it one with --init runs/<name>/best.pt")
     torch.set_num_threads(max(1, args.threads))
