@@ -61,30 +61,98 @@ def test_generated_sources_are_up_to_date(cfg) -> None:
     assert (GEN / "kws_params.h").read_text() == params_header(cfg)
 
 
+class _Window(ctypes.Structure):
+    _fields_ = [("size_ms", ctypes.c_size_t), ("step_size_ms", ctypes.c_size_t)]
+
+
+class _Filterbank(ctypes.Structure):
+    _fields_ = [("num_channels", ctypes.c_int), ("upper_band_limit", ctypes.c_float),
+                ("lower_band_limit", ctypes.c_float), ("output_scale_shift", ctypes.c_int)]
+
+
+class _NoiseReduction(ctypes.Structure):
+    _fields_ = [("smoothing_bits", ctypes.c_int), ("even_smoothing", ctypes.c_float),
+                ("odd_smoothing", ctypes.c_float), ("min_signal_remaining", ctypes.c_float)]
+
+
+class _Pcan(ctypes.Structure):
+    _fields_ = [("enable_pcan", ctypes.c_int), ("strength", ctypes.c_float), ("offset", ctypes.c_float),
+                ("gain_bits", ctypes.c_int)]
+
+
+class _LogScale(ctypes.Structure):
+    _fields_ = [("enable_log", ctypes.c_int), ("scale_shift", ctypes.c_int)]
+
+
+class _FrontendConfig(ctypes.Structure):
+    """struct FrontendConfig of the TFLM micro-frontend (microfrontend/lib/frontend_util.h)."""
+
+    _fields_ = [("window", _Window), ("filterbank", _Filterbank), ("noise_reduction", _NoiseReduction),
+                ("pcan_gain_control", _Pcan), ("log_scale", _LogScale)]
+
+
+class _FrontendOutput(ctypes.Structure):
+    _fields_ = [("values", ctypes.POINTER(ctypes.c_uint16)), ("size", ctypes.c_size_t)]
+
+
+# app/src/frontend.c: the FrontendConfig field each kws_params.h define sets.
+_FIELDS = {
+    "KWS_WINDOW_MS": ("window", "size_ms"), "KWS_STRIDE_MS": ("window", "step_size_ms"),
+    "KWS_CHANNELS": ("filterbank", "num_channels"), "KWS_FE_LOWER_BAND_LIMIT": ("filterbank", "lower_band_limit"),
+    "KWS_FE_UPPER_BAND_LIMIT": ("filterbank", "upper_band_limit"),
+    "KWS_FE_SMOOTHING_BITS": ("noise_reduction", "smoothing_bits"),
+    "KWS_FE_EVEN_SMOOTHING": ("noise_reduction", "even_smoothing"),
+    "KWS_FE_ODD_SMOOTHING": ("noise_reduction", "odd_smoothing"),
+    "KWS_FE_MIN_SIGNAL_REMAINING": ("noise_reduction", "min_signal_remaining"),
+    "KWS_FE_ENABLE_PCAN": ("pcan_gain_control", "enable_pcan"),
+    "KWS_FE_PCAN_STRENGTH": ("pcan_gain_control", "strength"),
+    "KWS_FE_PCAN_OFFSET": ("pcan_gain_control", "offset"), "KWS_FE_PCAN_GAIN_BITS": ("pcan_gain_control", "gain_bits"),
+    "KWS_FE_ENABLE_LOG": ("log_scale", "enable_log"), "KWS_FE_LOG_SCALE_SHIFT": ("log_scale", "scale_shift"),
+}
+
+
+def _frontend_with(defines: dict[str, str], audio: np.ndarray) -> np.ndarray:
+    """The micro-frontend compiled into the installed pymicro-features, configured as app/src/frontend.c
+    configures it from `defines`: the raw uint16 features (frames, channels)."""
+    import micro_features_cpp
+
+    lib = ctypes.CDLL(micro_features_cpp.__file__)
+    lib.FrontendProcessSamples.restype = _FrontendOutput
+    config = _FrontendConfig()
+    lib.FrontendFillConfigWithDefaults(ctypes.byref(config))
+    for name, (section, field) in _FIELDS.items():
+        part = getattr(config, section)
+        setattr(part, field, type(getattr(part, field))(_cfloat(defines[name])))
+    state = ctypes.create_string_buffer(1 << 16)  # struct FrontendState: a few hundred bytes
+    assert lib.FrontendPopulateState(ctypes.byref(config), state, int(defines["KWS_SAMPLE_RATE"]))
+    frames, pos, read = [], 0, ctypes.c_size_t()
+    samples = np.ascontiguousarray(audio, dtype=np.int16)
+    while pos < len(samples):
+        chunk = samples[pos:].ctypes.data_as(ctypes.POINTER(ctypes.c_int16))
+        out = lib.FrontendProcessSamples(state, chunk, len(samples) - pos, ctypes.byref(read))
+        pos += read.value
+        if out.size:
+            frames.append(np.ctypeslib.as_array(out.values, (out.size,)).copy())
+    lib.FrontendFreeStateContents(state)
+    return np.array(frames)
+
+
 def test_frontend_constants_match_pymicro_features(cfg) -> None:
     d = _defines((GEN / "kws_params.h").read_text())
-    f = cfg.features
-    # pymicro-features' init_cfg (src/micro_features.cpp): the values the firmware must use.
-    assert (int(d["KWS_WINDOW_MS"]), int(d["KWS_STRIDE_MS"]), int(d["KWS_CHANNELS"])) == (30, 10, 40)
-    assert int(d["KWS_SAMPLE_RATE"]) == f.sample_rate == 16000
-    expected = {
-        "KWS_FE_LOWER_BAND_LIMIT": 125.0, "KWS_FE_UPPER_BAND_LIMIT": 7500.0, "KWS_FE_SMOOTHING_BITS": 10,
-        "KWS_FE_EVEN_SMOOTHING": 0.025, "KWS_FE_ODD_SMOOTHING": 0.06, "KWS_FE_MIN_SIGNAL_REMAINING": 0.05,
-        "KWS_FE_ENABLE_PCAN": 1, "KWS_FE_PCAN_STRENGTH": 0.95, "KWS_FE_PCAN_OFFSET": 80.0,
-        "KWS_FE_PCAN_GAIN_BITS": 21, "KWS_FE_ENABLE_LOG": 1, "KWS_FE_LOG_SCALE_SHIFT": 6,
-    }
-    for key, value in expected.items():
-        assert _cfloat(d[key]) == pytest.approx(value, abs=0), key
-    assert len(FRONTEND) == len(expected)
+    assert set(_FIELDS) <= set(d) and len(FRONTEND) == len([k for k in _FIELDS if k.startswith("KWS_FE_")])
+    assert int(d["KWS_SAMPLE_RATE"]) == cfg.features.sample_rate
     assert _cfloat(d["KWS_FEATURE_SCALE"]) == FEATURE_SCALE == 1 / 25.6
-    # What pymicro-features itself shows: 40 channels, 98 frames a second (30 ms / 10 ms), and
-    # every value an integer multiple of the scale (the device's uint16 * 1/25.6).
+    # The firmware's configuration run in pymicro-features' own micro-frontend gives, bit for bit,
+    # what pymicro-features computes (its init_cfg): the constants are pymicro-features', not a copy.
     rng = np.random.default_rng(0)
-    audio = (rng.standard_normal(f.sample_rate) * 2000).astype(np.int16)
-    feats = compute_features(audio, f)
-    assert feats.shape == (int(d["KWS_WINDOW_FRAMES"]), int(d["KWS_CHANNELS"])) == (98, 40)
-    raw = feats.astype(np.float64) / _cfloat(d["KWS_FEATURE_SCALE"])
-    assert np.allclose(raw, np.round(raw), atol=1e-3) and raw.max() > 100
+    t = np.arange(cfg.features.sample_rate) / cfg.features.sample_rate
+    audio = (rng.standard_normal(len(t)) * 300 + 6000 * np.sin(2 * np.pi * 440 * t) * (t > 0.4)).astype(np.int16)
+    host = compute_features(audio, cfg.features).astype(np.float64) / _cfloat(d["KWS_FEATURE_SCALE"])
+    firmware = _frontend_with(d, audio)
+    assert firmware.shape == host.shape == (int(d["KWS_WINDOW_FRAMES"]), int(d["KWS_CHANNELS"])) == (98, 40)
+    assert np.array_equal(firmware, np.round(host)) and host.max() > 100
+    # the comparison sees every constant: one changed (PCAN offset 80 -> 81) changes the features
+    assert not np.array_equal(_frontend_with({**d, "KWS_FE_PCAN_OFFSET": "81.0f"}, audio), firmware)
 
 
 def test_builtin_clips_decode_with_expected_labels() -> None:
