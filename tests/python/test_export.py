@@ -72,12 +72,16 @@ def test_int8_graph_is_int8_builtins_that_tflm_runs(tiny, tiny_cfg):
 def test_int8_in_tflm_tracks_pytorch(tiny, tiny_cfg):
     from mamba_kws.export.pipeline import tflm_logits
 
-    x = _features(tiny_cfg, 12, 4, STEPS)
+    x = _features(tiny_cfg, 64, 4, STEPS)
     with torch.no_grad():
         ref = tiny["model"](torch.from_numpy(x)).numpy()
     got = tflm_logits(tiny["int8"], x)
-    corr = np.corrcoef(ref.ravel(), got.ravel())[0, 1]
-    assert corr > 0.9, corr
+    top1 = ref.argmax(1)
+    agree = float(np.mean(got.argmax(1) == top1))
+    # measured 0.969 (62 of 64 windows); the floor, 60 of 64, is above always answering the float
+    # model's most common class (59 of 64 here)
+    majority = float(np.bincount(top1).max() / len(top1))
+    assert agree >= 60 / 64 and agree > majority, (agree, majority)
 
 
 def test_reorder_is_bit_exact_and_lowers_live_memory(tiny):
