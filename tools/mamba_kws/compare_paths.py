@@ -19,7 +19,6 @@ on), and optionally a subset of the real clips (--real). Writes compare_paths.js
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .config import KWSConfig
-from .errors import KWSError
+from .errors import ArgumentParser, KWSError
 
 PATHS = ("torch_float", "builtin_int8", "fused_int8")
 PAIRS = (("fused_int8", "builtin_int8"), ("fused_int8", "torch_float"), ("builtin_int8", "torch_float"))
@@ -202,7 +201,7 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Run one checkpoint three ways (PyTorch float, the builtin-op int8 .tflite in TFLM, the fused "
                     "int8 C core on the host) on the test split (and optionally real clips); print accuracy, "
                     "pairwise top-1 agreement and the largest logit error vs float; write a JSON.")

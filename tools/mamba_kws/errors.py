@@ -7,6 +7,7 @@ through `cli_main`, which prints `error: <message>` on one line and exits 2: no 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -21,6 +22,18 @@ class DataError(KWSError):
 
 class CheckpointError(KWSError):
     """A checkpoint that is missing, corrupt, or does not match its config."""
+
+
+class UsageError(KWSError):
+    """A command-line option that is missing, malformed or out of range."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line: a bad option raises UsageError (exit 2 through cli_main)
+    instead of printing the usage text."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def cli_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import KWSConfig
+from .errors import ArgumentParser
 
 
 @torch.no_grad()
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     from .data.sources import filter_trained_speakers
     from .errors import DataError
 
-    p = argparse.ArgumentParser(prog="evaluate.py", description=__doc__,
+    p = ArgumentParser(prog="evaluate.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by train.py (e.g. runs/<name>/best.pt)")
     p.add_argument("--data", default="generated",

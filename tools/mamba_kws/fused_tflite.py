@@ -23,7 +23,6 @@ MAMBA_BLOCK's inputs and custom options are the contract with modules/tflm_mamba
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 
 from .checkpoint import load_checkpoint
 from .config import KWSConfig, ModelConfig, load_config
-from .errors import KWSError
+from .errors import ArgumentParser, KWSError
 from .export.flatbuf import schema
 
 OP_NAME = "MAMBA_BLOCK"
@@ -584,7 +583,7 @@ def export(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="fused_tflite.py",
         description="Write a .tflite where each Mamba block is the TFLM custom op MAMBA_BLOCK "
         "(modules/tflm_mamba/tflm), with builtin stem, pooling, classifier and softmax.",

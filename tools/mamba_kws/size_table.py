@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import KWSError
+from .errors import ArgumentParser, KWSError
 
 BUDGET_SHARE = 0.10  # one step <= 10 % of a 20 ms hop
 
@@ -121,7 +121,7 @@ def plot(rows: list[dict], path: Path, target: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="size_table.py", description=__doc__,
+    p = ArgumentParser(prog="size_table.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="run folders of tools/train.py (each with best.pt)")
     p.add_argument("--targets", default="cortex-m4,cortex-m3", help="QEMU targets (cortex-m4, cortex-m3)")

@@ -37,7 +37,7 @@ from .data.clips import ClipSet
 from .data.noise import NOISE_DIR, noise_part, read_noise_dir
 from .data.streams import Event, Stream, build_stream
 from .detection import detect_offline, detection_params, smooth, with_threshold
-from .errors import DataError, KWSError
+from .errors import ArgumentParser, DataError, KWSError
 from .paths import describe, speech_commands_dir
 from .stream import READOUTS, hop_end_sample, live_ms_per_hop, macs_per_hop, stream_features, stream_posteriors
 
@@ -154,7 +154,7 @@ def load_noise(root: Path) -> list[np.ndarray]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="stream_eval.py",
         description="Keyword detection on long continuous streams: detection rate, false alarms per hour, "
                     "latency and a DET curve for the whole-window model run every hop and the streaming model.",
@@ -177,9 +177,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _floats(text: str, what: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise KWSError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+    if not values or not all(np.isfinite(values)):
+        raise KWSError(f"{what}: expected comma-separated finite numbers, got {text!r}")
+    return values
+
+
+CLIP_SOURCES = ("real", "generated")
+
+
+def check_args(args: argparse.Namespace) -> tuple[list[float], tuple[float, float], list[str], list[str]]:
+    """The options as values (SNRs, gap, readouts, clip sources); a bad one raises KWSError naming it."""
+    snrs = _floats(args.snr, "--snr")
+    gap = _floats(args.gap, "--gap")
+    if len(gap) != 2 or not 0 < gap[0] <= gap[1]:
+        raise KWSError(f"--gap: expected min,max seconds with 0 < min <= max, got {args.gap!r}")
+    if not (np.isfinite(args.minutes) and args.minutes > 0):
+        raise KWSError(f"--minutes must be > 0, got {args.minutes}")
+    if not (np.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise KWSError(f"--tolerance must be >= 0 seconds, got {args.tolerance}")
+    if not 0 <= args.seed < 2**32:
+        raise KWSError(f"--seed must be in [0, 2**32), got {args.seed}")
+    readouts = [r for r in args.readouts.split(",") if r]
+    bad = [r for r in readouts if r not in READOUTS]
+    if bad or not readouts:
+        raise KWSError(f"--readouts: unknown {', '.join(bad) or 'none given'} (choose from {', '.join(READOUTS)})")
+    clips = [c for c in args.clips.split(",") if c]
+    bad = [c for c in clips if c not in CLIP_SOURCES]
+    if bad or not clips:
+        raise KWSError(f"--clips: unknown {', '.join(bad) or 'none given'} (use real, generated or real,generated)")
+    return snrs, (gap[0], gap[1]), readouts, clips
 
 
 def plot_det(curves: dict[str, list[dict]], path: Path, title: str, marks: dict[str, float]) -> None:
@@ -217,23 +246,15 @@ def plot_det(curves: dict[str, list[dict]], path: Path, title: str, marks: dict[
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    snrs, gap, readouts, clips = check_args(args)
     torch.set_num_threads(max(1, args.threads))
     ckpt = Path(args.checkpoint)
     model, cfg, meta = load_checkpoint(ckpt)
     params = detection_params(cfg)
-    snrs = _floats(args.snr, "--snr")
-    gap = _floats(args.gap, "--gap")
-    if not snrs or len(gap) != 2 or not 0 < gap[0] <= gap[1] or args.minutes <= 0:
-        raise KWSError("need --snr with at least one value, --gap min,max with 0 < min <= max, --minutes > 0")
-    readouts = [r for r in args.readouts.split(",") if r]
-    bad = [r for r in readouts if r not in READOUTS]
-    if bad or not readouts:
-        raise KWSError(f"--readouts: unknown {bad} (choose from {', '.join(READOUTS)})")
     out = Path(args.out) if args.out else ckpt.parent / "stream"
     out.mkdir(parents=True, exist_ok=True)
 
-    pool, sources = load_pools(cfg, [s for s in args.clips.split(",") if s], meta.get("trained_on"),
-                               Path(args.cache) if args.cache else None)
+    pool, sources = load_pools(cfg, clips, meta.get("trained_on"), Path(args.cache) if args.cache else None)
     noise = load_noise(speech_commands_dir())
     seconds = args.minutes * 60 / len(snrs)
     rng = np.random.default_rng(args.seed)

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from .checkpoint import read_checkpoint, save_checkpoint
 from .config import REPO_ROOT, KWSConfig, check_config, load_config
-from .errors import KWSError
+from .errors import ArgumentParser, KWSError
 from .evaluate import accuracy, evaluate_clips, predict
 from .model import build_model, count_parameters
 
@@ -41,7 +41,7 @@ QAT_RECALIBRATE_STEPS = 20
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="train.py",
         description="Train a Mamba keyword-spotting model on micro-frontend features, from the sources of "
                     "its YAML (generated speech, real clips, real feature maps), optionally distilled from "

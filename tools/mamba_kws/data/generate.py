@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from ..audio import write_wav
 from ..config import REPO_ROOT, SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig, load_config
-from ..errors import DataError
+from ..errors import ArgumentParser, DataError
 from ..paths import cache_dir as resolve_cache
 from ..paths import describe, speech_commands_dir
 from . import kokoro
@@ -466,7 +466,7 @@ def print_table(summary: dict, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="gen_data.py",
         description="Generate the synthetic keyword data set (TTS speakers + real background noise) in the "
                     "Speech Commands v2 layout. Without --out it goes to the training cache "

@@ -10,7 +10,6 @@ are used unless --checkpoint is given. Arenas are measured in TFLM (PyPI tflite-
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import tempfile
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..config import load_config
+from ..errors import ArgumentParser
 from .convert import KINDS, convert
 from .pipeline import describe, postprocess
 from .split import split_model
@@ -50,7 +50,7 @@ def _convert(model: Any, kind: str, steps: int | None = None, n_rep: int = 8, ch
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Benchmark the unrolled TFLite export: bytes, TFLM arena, ops.")
+    p = ArgumentParser(description="Benchmark the unrolled TFLite export: bytes, TFLM arena, ops.")
     p.add_argument("--config", default="models/kws_mamba.yaml")
     p.add_argument("--checkpoint", default=None, help="use trained weights (sizes are the same)")
     p.add_argument("--ks", default="2,4,8", help="partition counts (default 2,4,8)")

@@ -9,7 +9,6 @@ against PyTorch float.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..config import KWSConfig, load_config
+from ..errors import ArgumentParser
 from . import ExportError
 from .convert import KINDS, convert, tf_logits
 from .flatbuf import live_tensors, load_model, op_counts, reorder_for_memory, serialize, shorten_names, tensor_info
@@ -200,7 +200,7 @@ def print_summary(report: dict[str, Any], out_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Export a MambaKWS checkpoint to TFLite (float32, int8, int16x8) with the selective scan "
                     "unrolled into TFLM builtin ops, checked in TFLM; writes report.json and C sources.")
     p.add_argument("--checkpoint", required=True, help="trained checkpoint (runs/<name>/best.pt)")
@@ -224,12 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     for k in kinds:
         if k not in KINDS:
             raise ExportError(f"unknown kind {k!r} in --kinds; choose from {', '.join(KINDS)}")
+    if args.calib < 1 or (args.test is not None and args.test < 1):
+        raise ExportError(f"--calib and --test count clips: they must be >= 1, got {args.calib}, {args.test}")
     model, cfg = load_model_and_config(args.checkpoint, args.config)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "export"
-    calib, test, targets = features_for(cfg, args.data, args.calib, args.test)
     chunks = args.time_chunks if args.time_chunks is not None else cfg.export.get("time_chunks", 1)
-    if not isinstance(chunks, int) or not 1 <= chunks <= cfg.steps:
-        raise ExportError(f"time chunks must be an integer in 1..{cfg.steps}, got {chunks!r}")
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or not 1 <= chunks <= cfg.steps:
+        where = "--time-chunks" if args.time_chunks is not None else "export.time_chunks of the config"
+        raise ExportError(f"{where} must be an integer in 1..{cfg.steps} (the model's steps), got {chunks!r}")
+    calib, test, targets = features_for(cfg, args.data, args.calib, args.test)
     report = export(model, cfg, out, calib, test, targets, kinds, args.symbol, chunks=chunks, ranges=args.ranges)
     print_summary(report, out)
     return 0

@@ -16,13 +16,13 @@ runs: what it reads, what it writes and what passes it by).
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentParser
 from . import ExportError
 from .flatbuf import cut, live_tensors, load_model, op_layer, read_model_file, tensor_info
 from .tflm import TFLMModel, min_arena
@@ -172,7 +172,7 @@ class SplitRunner:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Cut an exported .tflite (int8 by default) into K partitions run one after another in TFLM; "
                     "writes part_<i>.tflite + manifest.json and checks that the chain is bit-exact with the model.")
     p.add_argument("--model", required=True, help="the .tflite to cut (e.g. runs/kws_mamba/export/model_int8.tflite)")
@@ -180,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output folder (default: <model folder>/split_k<K>)")
     p.add_argument("--check", type=int, default=8, help="random inputs to check bit-exactness on (default 8)")
     args = p.parse_args(argv)
+    if args.partitions < 1:
+        raise ExportError(f"-k must be >= 1 partitions, got {args.partitions}")
+    if args.check < 1:
+        raise ExportError(f"--check must be >= 1 (random inputs run through both), got {args.check}")
     data, model = read_model_file(args.model)
     out = Path(args.out) if args.out else Path(args.model).parent / f"split_k{args.partitions}"
     manifest = split_model(data, args.partitions, out)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..config import REPO_ROOT, load_config
-from ..errors import KWSError
+from ..errors import ArgumentParser, KWSError
 from ..paths import speech_commands_dir
 from . import cgen, qemu
 from . import quantize as Q
@@ -246,7 +246,7 @@ def model_summary(cfg, n_params: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="bench_kernels.py",
         description="Instructions, flash and RAM of the fused Mamba kernels (float32 and int8) on Cortex-M3 "
         "and Cortex-M4 under QEMU (see the module docstring for the counting method).",
