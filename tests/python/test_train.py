@@ -63,6 +63,55 @@ def test_resume_continues_from_last_epoch(repo_root, data_cache, tmp_path):
     assert [h["epoch"] for h in second["history"]] == [1, 2]
 
 
+def test_resume_refusals_are_one_line(repo_root, data_cache, tmp_path, capsys):
+    from mamba_kws.errors import cli_main
+
+    _train(repo_root, data_cache, tmp_path, "--epochs", "1", "--max-steps", "2")
+    common = ["--config", str(repo_root / "models" / "tiny.yaml"), "--cache", str(data_cache), "--out", str(tmp_path),
+              "--quiet", "--no-real-eval", "--resume"]
+    (tmp_path / "best.pt").replace(tmp_path / "kept.pt")
+    for extra, msg in ((["--set", "model.d_model=8"], "was trained with another config"),
+                       (["--epochs", "1"], "already trained 1 of 1 epochs"),
+                       (["--epochs", "2", "--init", str(tmp_path / "kept.pt"), "--set", "train.lr=0.001"],
+                        "was trained with another config")):
+        assert cli_main(train_main, [*common, *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], err
+    (tmp_path / "kept.pt").replace(tmp_path / "last.pt")  # a best.pt has no optimizer state
+    assert cli_main(train_main, [*common, "--epochs", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot be resumed: it has no optimizer" in err[0], err
+
+
+def test_init_from_another_model_is_one_line(repo_root, data_cache, tmp_path, capsys, tiny_cfg):
+    from mamba_kws.checkpoint import save_checkpoint
+    from mamba_kws.config import load_config
+    from mamba_kws.errors import cli_main
+    from mamba_kws.model import build_model
+
+    common = ["--config", str(repo_root / "models" / "tiny.yaml"), "--cache", str(data_cache), "--out", str(tmp_path),
+              "--quiet", "--no-real-eval", "--max-steps", "1"]
+    other = load_config(repo_root / "models" / "tiny.yaml", ["model.d_model=8"])
+    save_checkpoint(tmp_path / "d8.pt", build_model(other), other)
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "d8.pt").read_bytes()[:2000])
+    for ckpt, msg in (("d8.pt", "model.d_model: checkpoint 8 vs config 16"), ("cut.pt", "not a readable checkpoint"),
+                      ("none.pt", "checkpoint not found")):
+        assert cli_main(train_main, [*common, "--init", str(tmp_path / ckpt)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], err
+
+
+def test_training_set_smaller_than_a_batch_is_refused(repo_root, data_cache, tmp_path, capsys):
+    from mamba_kws.errors import cli_main
+
+    assert cli_main(train_main, ["--config", str(repo_root / "models" / "tiny.yaml"), "--cache", str(data_cache),
+                                 "--out", str(tmp_path), "--quiet", "--no-real-eval",
+                                 "--set", "train.batch_size=100000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "make no full batch of 100000" in err[0], err
+    assert not (tmp_path / "best.pt").exists()
+
+
 @pytest.mark.parametrize("context_steps", [0, 5])
 def test_ddp_two_processes_on_cpu(repo_root, data_cache, tmp_path, context_steps):
     """torchrun with the gloo backend: the same code path as multi-GPU DDP, on two CPU processes,

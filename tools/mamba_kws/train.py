@@ -296,9 +296,20 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
         if _without_epochs(state.get("config")) != _without_epochs(cfg.to_dict()):
             raise KWSError(f"{last_path} was trained with another config; resume with the same --config and "
                            "--set values (only --epochs may change), or start a new --out")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        missing = [k for k in ("model", "optimizer", "epoch", "step") if k not in state]
+        if missing:
+            raise KWSError(f"{last_path} cannot be resumed: it has no {', '.join(missing)} (a best.pt, not the "
+                           "last.pt train.py writes?); start a new --out, or fine-tune it with --init")
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise KWSError(f"{last_path} cannot be resumed: its weights or optimizer state do not fit the model "
+                           f"({str(exc).splitlines()[0][:120]})") from None
         start_epoch, step = state["epoch"] + 1, state["step"]
+        if start_epoch >= tc.epochs:
+            raise KWSError(f"{last_path} has already trained {start_epoch} of {tc.epochs} epochs: nothing to "
+                           f"resume; pass --epochs above {start_epoch} to train on")
         best_acc, history = state.get("best_val_acc", -1.0), state.get("history", [])
         if run.main:
             print(f"resuming from {last_path} at epoch {start_epoch}")
