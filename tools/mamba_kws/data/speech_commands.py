@@ -188,7 +188,9 @@ def load_speech_commands(root: str | Path, cfg: KWSConfig, *, progress: bool = T
 def load_real_clips(subset: str = "v2_test_dev", cfg: KWSConfig | None = None,
                     root: Path | None = None) -> ClipSet:
     """The real clips of <data root>/speech_commands/<subset> (`v2_test_dev` or `v1_sample`):
-    <label>/*.wav folders; words and speakers from manifest.csv. Corrupt files are skipped."""
+    <label>/*.wav folders; words and speakers from manifest.csv. Other sample rates (8 kHz and up) are
+    resampled and stereo averaged (mamba_kws.audio.read_wav); any other file that cannot be read is a
+    DataError naming it, since a scored set must not lose clips silently."""
     cfg = cfg or load_config()
     base = Path(root) if root is not None else speech_commands_dir()
     folder = base / subset
@@ -211,7 +213,8 @@ def load_real_clips(subset: str = "v2_test_dev", cfg: KWSConfig | None = None,
         for p in sorted(d.glob("*.wav")):
             a = reader.read(p)
             if a is None:
-                continue
+                reason = reader.skipped[-1]["reason"]
+                raise DataError(f"{reason if str(p) in reason else f'{p}: {reason}'} (fix or remove the file)")
             word, speaker = meta.get(f"{subset}/{d.name}/{p.name}", (d.name, ""))
             if word in ("", UNKNOWN_LABEL):
                 word = _word_from_name(p.name) or d.name
