@@ -24,7 +24,7 @@ def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
             channels, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
             raw = w.readframes(n)
     except (wave.Error, EOFError) as exc:
-        raise AudioError(f"{p}: not a readable PCM WAV file ({exc or 'the file ends early'})") from None
+        raise AudioError(f"{p}: not a readable PCM WAV file ({str(exc) or 'the file ends early'})") from None
     except OSError as exc:
         raise AudioError(f"{p}: cannot read ({exc.strerror or exc})") from None
     if width != 2:

@@ -204,6 +204,10 @@ def setup(args: argparse.Namespace) -> Run:
         raise KWSError(f"--max-steps must be >= 1, got {args.max_steps}")
     if args.qat and not args.init:
         raise KWSError("--qat fine-tunes a trained model: give it one with --init runs/<name>/best.pt")
+    if args.init:  # a checkpoint that is unreadable or of another model fails now, before the data are made
+        from .checkpoint import load_checkpoint
+
+        load_checkpoint(args.init, cfg)
     torch.set_num_threads(max(1, args.threads))
     rank, world, device = _dist_setup(args.device)
     if args.qat and world > 1:

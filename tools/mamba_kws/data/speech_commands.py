@@ -73,7 +73,8 @@ class _Reader:
             self.skipped.append({"path": str(path), "reason": str(exc)})
             return None
         except (wave.Error, EOFError, OSError) as exc:
-            self.skipped.append({"path": str(path), "reason": f"not a readable PCM WAV file ({exc})"})
+            why = str(exc) or "the file ends early"
+            self.skipped.append({"path": str(path), "reason": f"not a readable PCM WAV file ({why})"})
             return None
         if rate != self.sample_rate:
             self.resampled += 1
