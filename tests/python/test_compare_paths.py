@@ -73,10 +73,13 @@ def test_three_paths_table_on_tiny(run):
     assert set(r["accuracy"]) == set(PATHS)
     assert set(r["agreement"]) == {f"{a} vs {b}" for a, b in PAIRS}
     assert set(r["max_abs_logit_error_vs_float"]) == {"builtin_int8", "fused_int8"}
-    for v in list(r["accuracy"].values()) + list(r["agreement"].values()):
+    for v in r["accuracy"].values():
         assert 0.0 <= v <= 1.0
-    for v in r["max_abs_logit_error_vs_float"].values():
-        assert np.isfinite(v) and v >= 0.0
+    # measured on these 8 windows: each int8 path agrees with float on 7 (the 8th has a top-2 margin
+    # of 0.36) and the two int8 paths on all 8; the float model's commonest class covers only 4
+    assert r["agreement"]["builtin_int8 vs torch_float"] >= 6 / 8
+    assert r["agreement"]["fused_int8 vs torch_float"] >= 6 / 8
+    assert r["agreement"]["fused_int8 vs builtin_int8"] >= 7 / 8
 
 
 def test_agreement_is_that_of_the_paths_logits(run):
@@ -90,11 +93,12 @@ def test_agreement_is_that_of_the_paths_logits(run):
         assert r["agreement"][f"{a} vs {b}"] == float(np.mean(logits[a].argmax(1) == logits[b].argmax(1)))
     for p in PATHS:
         assert r["accuracy"][p] == float(np.mean(logits[p].argmax(1) == run["y"]))
-    # both int8 paths approximate the same float model: their logits stay within a few int8 steps
-    # of the float logits' range, not arbitrary
+    # both int8 paths approximate the same float model: measured largest logit error 1.85 (0.12 of the
+    # float logits' span, 15.3) and mean 0.12 / 0.11 (under 0.01 of the span)
     span = float(np.ptp(logits["torch_float"]))
     for p in ("builtin_int8", "fused_int8"):
-        assert r["max_abs_logit_error_vs_float"][p] < 0.5 * span + 1e-3
+        assert r["max_abs_logit_error_vs_float"][p] < 0.2 * span
+        assert float(np.abs(logits[p] - logits["torch_float"]).mean()) < 0.02 * span
 
 
 def test_check_tflite_refuses_a_model_of_another_length(run, tiny_cfg):
