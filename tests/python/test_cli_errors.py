@@ -18,6 +18,7 @@ from mamba_kws.export.pipeline import main as export_main
 from mamba_kws.export.split import main as split_main
 from mamba_kws.fused_tflite import main as fused_tflite_main
 from mamba_kws.model import build_model
+from mamba_kws.size_table import main as size_table_main
 from mamba_kws.stream_eval import main as stream_eval_main
 from mamba_kws.train import main as train_main
 
@@ -63,6 +64,16 @@ def test_bad_checkpoint_is_one_line(tool, name, msg, ckpts, tmp_path, capsys):
     argv = [flag, str(ckpts / name), *(a.replace("{tmp}", str(tmp_path)) for a in extra)]
     line = _one_line(capsys, cli_main(main, argv))
     assert msg in line and name in line
+
+
+def test_size_table_checks_every_run_first(ckpts, tmp_path, capsys):
+    for i, name in enumerate(("good.pt", "cut.pt")):
+        (tmp_path / f"run{i}").mkdir()
+        (tmp_path / f"run{i}" / "best.pt").write_bytes((ckpts / name).read_bytes())
+    line = _one_line(capsys, cli_main(size_table_main, [str(tmp_path / "run0"), str(tmp_path / "run1")]))
+    assert "run1/best.pt: not a readable checkpoint" in line or "install gcc-arm-none-eabi" in line
+    line = _one_line(capsys, cli_main(size_table_main, [str(tmp_path / "run0"), str(tmp_path / "none")]))
+    assert "no best.pt" in line or "install gcc-arm-none-eabi" in line
 
 
 @pytest.mark.parametrize("argv, msg", [

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import DataError
 
     p = ArgumentParser(prog="evaluate.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by train.py (e.g. runs/<name>/best.pt)")
     p.add_argument("--data", default="generated",
                    help="test split to score: 'generated', a Speech Commands v2 directory, or '' for none")

@@ -122,7 +122,7 @@ def plot(rows: list[dict], path: Path, target: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(prog="size_table.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="run folders of tools/train.py (each with best.pt)")
     p.add_argument("--targets", default="cortex-m4,cortex-m3", help="QEMU targets (cortex-m4, cortex-m3)")
     p.add_argument("--calib-clips", type=int, default=256, help="feature maps to calibrate int8 on")
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", default=None, help="write accuracy against instructions to this PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    from .checkpoint import read_checkpoint
     from .fused import qemu
 
     targets = [t for t in args.targets.split(",") if t]
@@ -140,10 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     missing = qemu.toolchain_missing()
     if missing:
         raise KWSError(f"{missing} not found: install gcc-arm-none-eabi and qemu-system-arm (make setup)")
+    if args.calib_clips < 1 or not args.clock_mhz > 0:
+        raise KWSError(f"--calib-clips must be >= 1 and --clock-mhz > 0, got {args.calib_clips}, {args.clock_mhz}")
     runs = [Path(r) for r in args.runs]
-    for r in runs:
+    for r in runs:  # every run's checkpoint is checked before the first (long) measurement
         if not (r / "best.pt").is_file():
             raise KWSError(f"{r}: no best.pt (a run folder of tools/train.py)")
+        read_checkpoint(r / "best.pt")
     rows = [measure(r, targets, args.calib_clips, not args.quiet) for r in runs]
     print_table(rows, args.clock_mhz)
     if args.json:
