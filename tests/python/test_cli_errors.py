@@ -187,3 +187,16 @@ def test_stereo_and_other_rates_are_converted(tmp_path):
     assert len(got) == 16000
     ref = 5000 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
     assert np.abs(got[200:-200] - ref[200:-200]).max() < 60  # the mean of 8000 and 2000, resampled
+
+
+def test_gen_data_and_compare_paths_counts(ckpts, tmp_path, capsys):
+    from mamba_kws.data.generate import main as gen_data_main
+
+    for argv, msg in ((["--seed", "-1"], "'data.seed' must be >= 0"), (["--workers", "-1"], "--workers")):
+        code = cli_main(gen_data_main, ["--config", "tiny", "--out", str(tmp_path / "g"), *argv])
+        assert msg in _one_line(capsys, code)
+    assert not (tmp_path / "g").exists()
+    for argv, msg in ((["--test", "0"], "--test counts clips"), (["--real-clips", "-2"], "--real-clips"),
+                      (["--calib", "0"], "--calib")):
+        code = cli_main(compare_paths_main, ["--checkpoint", str(ckpts / "good.pt"), *argv])
+        assert msg in _one_line(capsys, code)

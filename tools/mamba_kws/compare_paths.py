@@ -223,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.calib < 1:
         raise CompareError("--calib must be >= 1")
+    for name, value in (("--test", args.test), ("--real-clips", args.real_clips)):
+        if value is not None and value < 1:
+            raise CompareError(f"{name} counts clips: it must be >= 1, got {value}")
     if args.tflite and not Path(args.tflite).is_file():
         raise CompareError(f"--tflite {args.tflite}: no such file")
     from .checkpoint import load_checkpoint

@@ -37,7 +37,7 @@ from scipy.signal import butter, fftconvolve, resample_poly, sosfilt
 from tqdm import tqdm
 
 from ..audio import write_wav
-from ..config import REPO_ROOT, SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig, load_config
+from ..config import REPO_ROOT, SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig, check_config, load_config
 from ..errors import ArgumentParser, DataError
 from ..paths import cache_dir as resolve_cache
 from ..paths import describe, speech_commands_dir
@@ -497,7 +497,10 @@ def main(argv: list[str] | None = None) -> int:
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip()) if args.engines else None
     cfg = load_config(args.config)
     if args.seed is not None:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, seed=args.seed))
+        cfg = check_config(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, seed=args.seed)),
+                           f"{args.config} with --seed")
+    if args.workers < 0:
+        raise DataError(f"--workers must be >= 0 (0: in this process), got {args.workers}")
     engines = engines_for(cfg, engines)
     if args.out:
         out = Path(args.out)
