@@ -76,8 +76,14 @@ def test_calibration_ranges_and_fake_quant(model, tiny_cfg):
     assert float(q.min()) >= -2.0 - step and float(q.max()) <= 2.0 + step
     assert len(torch.unique(q)) <= 256
     with torch.no_grad():
-        x = torch.from_numpy(feats[:2])
-        assert not torch.allclose(sim(x), model(x))
+        x = torch.from_numpy(feats)
+        got, ref = sim(x), model(x)
+    # int8 rounding shows, but stays small: measured largest logit error 0.21 and mean 0.059 on these
+    # 8 windows, against a float logit span of 20.3 (1.0 % and 0.3 %)
+    span = float(ref.max() - ref.min())
+    err = (got - ref).abs()
+    assert float(err.max()) > 1e-3, "the simulation does not quantise"
+    assert float(err.max()) < 0.03 * span and float(err.mean()) < 0.01 * span, (float(err.max()), span)
     with pytest.raises(QATError):
         sim.calibrate(feats, "percentile")
 
@@ -104,7 +110,7 @@ def test_ranges_reach_the_int8_tflite(model, tiny_cfg):
 
 
 def test_qat_fine_tuning_runs_and_records_it(repo_root, tmp_path):
-    from mamba_kws.checkpoint import read_checkpoint
+    from mamba_kws.checkpoint import load_checkpoint, read_checkpoint
 
     common = ["--config", str(repo_root / "models" / "tiny.yaml"), "--cache", str(tmp_path / "data"),
               "--workers", "0", "--quiet", "--no-real-eval"]
@@ -114,10 +120,18 @@ def test_qat_fine_tuning_runs_and_records_it(repo_root, tmp_path):
     import json
 
     summary = json.loads((tmp_path / "qat" / "summary.json").read_text())
-    assert summary["qat"] is True and summary["init"].endswith("best.pt")
-    base = read_checkpoint(tmp_path / "base" / "best.pt")["model"]
-    tuned = read_checkpoint(tmp_path / "qat" / "best.pt")["model"]
-    assert any(not torch.equal(base[k], tuned[k]) for k in base)
+    assert summary["qat"] is True and summary["init"].endswith("best.pt") and summary["steps"] == 3
+    stored = read_checkpoint(tmp_path / "qat" / "last.pt")
+    assert stored["step"] == 3 and stored["config"]["qat"]["match"] == 1.0
+    assert stored["config"]["train"]["lr"] == stored["config"]["qat"]["lr"]  # the qat: schedule was used
+    # equalisation alone leaves the float function as it was (to 1e-5): the steps must have changed it
+    base, _, _ = load_checkpoint(tmp_path / "base" / "best.pt")
+    tuned, _, _ = load_checkpoint(tmp_path / "qat" / "last.pt")
+    x = torch.from_numpy(_features(base.cfg, 4, 9))
+    with torch.no_grad():
+        moved = float((tuned(x) - base(x)).abs().max())
+    print(f"float logits moved by {moved:.4f}")
+    assert moved > 1e-3, moved
 
 
 def test_qat_without_init_is_one_clear_line(repo_root, tmp_path, capsys):
