@@ -210,6 +210,10 @@ void ParseMambaBlockOptions(const char* buffer, size_t length,
       return;
     }
     const char* key = key_ref.AsKey();
+    if (key[0] == '\0') {
+      Fail(o, "has an empty key", "custom_options");
+      return;
+    }
     const flexbuffers::Reference value = values[i];
     bool known = false;
     for (int k = 0; k < kNumCommonKeys && !known; ++k) {
