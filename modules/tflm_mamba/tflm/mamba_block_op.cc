@@ -67,12 +67,17 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
 
 // The validator's refusal, with the field as the options and tensors name it.
 TfLiteStatus Refuse(const tm_valid_error& e) {
-  if (e.status == TM_INVALID_RANGE || e.status == TM_INVALID_DIM ||
-      e.status == TM_INVALID_ENUM) {
+  const bool range = e.status == TM_INVALID_RANGE ||
+                     e.status == TM_INVALID_DIM || e.status == TM_INVALID_ENUM;
+  if (range && e.index >= 0) {  // an element of a const tensor
     MicroPrintf("MAMBA_BLOCK: %s[%d] = %d %s: allowed [%d, %d]", e.field,
                 static_cast<int>(e.index), static_cast<int>(e.value),
                 tm_valid_status_str(e.status), static_cast<int>(e.lo),
                 static_cast<int>(e.hi));
+  } else if (range) {  // a scalar of the options
+    MicroPrintf("MAMBA_BLOCK: %s = %d %s: allowed [%d, %d]", e.field,
+                static_cast<int>(e.value), tm_valid_status_str(e.status),
+                static_cast<int>(e.lo), static_cast<int>(e.hi));
   } else {
     MicroPrintf("MAMBA_BLOCK: %s %s", e.field, tm_valid_status_str(e.status));
   }

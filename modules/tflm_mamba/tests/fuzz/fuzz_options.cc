@@ -5,6 +5,7 @@
 // clang++ -fsanitize=fuzzer,address,undefined.
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,12 +21,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                      &o);
   if (o.error != nullptr) {
     if (o.error_key == nullptr || strlen(o.error_key) == 0u) abort();
+#if defined(FUZZ_OPTIONS_VERBOSE)
+    fprintf(stderr, "options: refused %s: %s\n", o.error_key, o.error);
+#endif
     return 0;  // refused, with a key to name
   }
   size_t state_bytes = 0, scratch_bytes = 0;
+  tm_valid_error size_err;
   if (tm_validate_block_sizes(&o.cfg, 1, &state_bytes, &scratch_bytes,
-                              nullptr) != TM_VALID ||
-      !o.has_q8) {
+                              &size_err) != TM_VALID) {
+#if defined(FUZZ_OPTIONS_VERBOSE)
+    fprintf(stderr, "options: refused %s: %s\n", size_err.field,
+            tm_valid_status_str(size_err.status));
+#endif
+    return 0;
+  }
+  if (!o.has_q8) {
+#if defined(FUZZ_OPTIONS_VERBOSE)
+    fprintf(stderr, "options: float block\n");
+#endif
     return 0;
   }
   const tm_block_config& c = o.cfg;
@@ -48,7 +62,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   w.conv_act_lut = w.dt_act_lut = w.gate_act_lut = i8.data();
   w.ssm.A_q20 = w.ssm.D_mult = w.ssm.D_shift = i32.data();
   w.norm.mult = w.norm.shift = i32.data();
-  if (tm_validate_block_q8(&c, &w, nullptr) != TM_VALID) return 0;
+  tm_valid_error err;
+  if (tm_validate_block_q8(&c, &w, &err) != TM_VALID) {
+#if defined(FUZZ_OPTIONS_VERBOSE)
+    fprintf(stderr, "options: refused %s: %s\n", err.field,
+            tm_valid_status_str(err.status));
+#endif
+    return 0;
+  }
+#if defined(FUZZ_OPTIONS_VERBOSE)
+  fprintf(stderr, "options: run\n");
+#endif
   std::vector<int32_t> state((state_bytes + 3) / 4);
   std::vector<int8_t> scratch(scratch_bytes);
   std::vector<int8_t> u(static_cast<size_t>(c.d_model), 127);
