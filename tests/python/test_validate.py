@@ -207,3 +207,18 @@ def test_check_block_q8_refuses_what_the_validator_refuses(core) -> None:
         (t[row] if row is not None else t.reshape(-1))[-1] = value
         with pytest.raises(QuantizeError, match=f"^{field.replace('.', '[.]')}"):
             check_block_q8(opts, _qblock(opts, bad_t))
+
+
+def test_quantiser_raises_instead_of_clipping_a_bias_or_using_a_nan_scale() -> None:
+    from mamba_kws.fused.quantize import QParams, asym, quant_linear
+
+    W = np.eye(4)
+    qin, qout = QParams(1e-6, 0), QParams(0.1, 0)
+    with pytest.raises(QuantizeError, match=r"^in_proj_x\.bias\[0\] = \d+ is outside"):
+        quant_linear(W, np.full(4, 1e6), qin, qout, "in_proj_x")  # 1e6 / (1e-6 s_w): past 2^30
+    with pytest.raises(QuantizeError, match=r"^dt_proj\.mult: .*not finite"):
+        quant_linear(W, None, qin, QParams(math.nan, 0), "dt_proj")
+    with pytest.raises(QuantizeError, match="not finite"):
+        asym(np.array([0.0, math.inf]))
+    ok = quant_linear(W, np.full(4, 0.5), QParams(0.01, 3), qout, "ok")
+    assert ok.bias.dtype == np.int32 and np.all(np.abs(ok.bias) <= 2**30)
