@@ -42,24 +42,32 @@ def test_libfuzzer_finds_nothing(tmp_path: Path) -> None:
     print(res.stdout)
 
 
-@pytest.mark.skipif(shutil.which("clang") is None, reason="needs clang")
-def test_seed_corpus_is_committed_and_reaches_the_kernels(tmp_path: Path) -> None:
-    """The shipped model's seed passes the validator and runs; an out-of-range one is refused."""
-    exe = tmp_path / "fuzz_block"
+def _build_block(exe: Path, *defines: str) -> Path:
     mod = REPO_ROOT / "modules" / "tflm_mamba"
     subprocess.run(
         [
-            "clang", "-std=c99", "-g", "-O1", "-DFUZZ_BLOCK_VERBOSE", "-fsanitize=fuzzer,address,undefined",
-            f"-I{mod / 'include'}", *map(str, sorted((mod / "src").glob("*.c"))), str(FUZZ_DIR / "fuzz_block.c"),
-            "-o", str(exe), "-lm",
+            "clang", "-std=c99", "-g", "-O1", *defines, "-fsanitize=fuzzer,address,undefined",
+            "-fno-sanitize-recover=all", f"-I{mod / 'include'}", *map(str, sorted((mod / "src").glob("*.c"))),
+            str(FUZZ_DIR / "fuzz_block.c"), "-o", str(exe), "-lm",
         ],
         check=True,
         capture_output=True,
     )  # fmt: skip
+    return exe
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="needs clang")
+def test_seed_corpus_is_committed_and_reaches_the_kernels(tmp_path: Path) -> None:
+    """The shipped model's seed passes the validator and runs; an out-of-range one is refused; and
+    the harness is live: built without the validator, the kernels' sanitizers catch that seed."""
     corpus = FUZZ_DIR / "corpus" / "block"
-    for seed, verdict in (("shipped0", "verdict: run"), ("bx_shift_40", "verdict: refused ssm.bx_shift")):
+    exe = _build_block(tmp_path / "fuzz_block", "-DFUZZ_BLOCK_VERBOSE")
+    for seed, verdict in (("shipped0", "verdict: run"), ("hc_shift_31", "verdict: refused ssm.hc_shift")):
         res = subprocess.run([str(exe), str(corpus / seed)], capture_output=True, text=True, timeout=120)
         assert res.returncode == 0 and verdict in res.stderr, res.stderr[-2000:]
+    trusting = _build_block(tmp_path / "fuzz_block_trust_all", "-DFUZZ_BLOCK_TRUST_ALL")
+    res = subprocess.run([str(trusting), str(corpus / "hc_shift_31")], capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "runtime error: shift exponent" in res.stderr, res.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- the options parser, case by case
