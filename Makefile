@@ -11,7 +11,7 @@ ifneq ($(wildcard ../shared/teachers),)
 export KWS_TEACHERS ?= $(abspath ../shared/teachers)
 endif
 
-.PHONY: setup kokoro model demo results train test lint clean
+.PHONY: setup kokoro model demo results train test lint clean fuzz
 
 setup:
 	@bash tools/setup_env.sh
@@ -64,6 +64,12 @@ train: setup
 test: setup
 	$(PY) -m ruff check tools tests
 	$(PY) -m pytest
+
+## fuzz: the libFuzzer harnesses of the C core (validator + kernels, options parser), FUZZ_SECONDS each;
+## prints executions, coverage and findings (needs clang and libflatbuffers-dev; corpus grows in build/fuzz)
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	sh modules/tflm_mamba/tests/fuzz/run_fuzz.sh $(FUZZ_SECONDS) build/fuzz
 
 lint: setup
 	$(PY) -m ruff check tools tests
