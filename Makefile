@@ -11,7 +11,7 @@ ifneq ($(wildcard ../shared/teachers),)
 export KWS_TEACHERS ?= $(abspath ../shared/teachers)
 endif
 
-.PHONY: setup kokoro model demo train test lint clean
+.PHONY: setup kokoro model demo results train test lint clean fuzz
 
 setup:
 	@bash tools/setup_env.sh
@@ -27,7 +27,7 @@ model: setup
 # The demo runs the same recipe for fewer epochs (and a shorter QAT), to stay under 45 minutes on 2 cores.
 DEMO_EPOCHS ?= 5
 DEMO_QAT_EPOCHS ?= 3
-TEACHERS ?= ds_cnn_l,ds_cnn_s,mlperf_float,mlperf_int8
+TEACHERS ?= ds_cnn_l,ds_cnn_s,mlperf_float,mlperf_int8,ensemble
 
 ## demo: the whole job end to end: data (generated speech; the real feature maps, real clips and teachers
 ## where the data root has them), training, evaluation next to the teachers, quantisation-aware fine-tuning
@@ -47,6 +47,16 @@ demo: setup
 	$(PY) tools/stream_eval.py --checkpoint $(RUN)/best.pt --minutes 15 --out $(RUN)/stream
 	@echo "demo done: outputs in $(RUN)/"
 
+## results: every figure the README publishes, measured on the trained $(RUN) (after `make model`), into
+## results.json with its commands, and the README's result tables rewritten from it (tools/results.py)
+RESULTS_MINUTES ?= 60
+results: setup
+	$(PY) tools/evaluate.py --checkpoint $(RUN)/best.pt --teachers $(TEACHERS)
+	$(PY) tools/size_table.py $(RUN) --json $(RUN)/size_table.json --plot $(RUN)/size_table.png
+	$(PY) tools/bench_kernels.py --checkpoint $(RUN)/best.pt --clips 0 --json $(RUN)/bench_kernels.json
+	$(PY) tools/stream_eval.py --checkpoint $(RUN)/best.pt --minutes $(RESULTS_MINUTES) --out $(RUN)/stream
+	$(PY) tools/results.py --run $(RUN) --minutes $(RESULTS_MINUTES) --out results.json --readme README.md
+
 train: setup
 	$(PY) tools/train.py --config $(CONFIG) --out $(RUN)
 
@@ -54,6 +64,12 @@ train: setup
 test: setup
 	$(PY) -m ruff check tools tests
 	$(PY) -m pytest
+
+## fuzz: the libFuzzer harnesses of the C core (validator + kernels, options parser), FUZZ_SECONDS each;
+## prints executions, coverage and findings (needs clang and libflatbuffers-dev; corpus grows in build/fuzz)
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	sh modules/tflm_mamba/tests/fuzz/run_fuzz.sh $(FUZZ_SECONDS) build/fuzz
 
 lint: setup
 	$(PY) -m ruff check tools tests

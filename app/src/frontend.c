@@ -12,9 +12,13 @@ static int fe_ready;
 int kws_frontend_init(void)
 {
 	if (fe_ready) {
-		/* Same as pymicro-features' reset: free and repopulate (same config). */
-		FrontendFreeStateContents(&fe_state);
-		fe_ready = 0;
+		/*
+		 * Allocated once: a restart clears the state in place (window, FFT, filterbank and
+		 * noise estimates to zero, as a fresh FrontendPopulateState leaves them; the same
+		 * as pymicro-features' reset), with no free and malloc per clip.
+		 */
+		FrontendReset(&fe_state);
+		return 0;
 	}
 	fe_config.window.size_ms = KWS_WINDOW_MS;
 	fe_config.window.step_size_ms = KWS_STRIDE_MS;
@@ -32,7 +36,7 @@ int kws_frontend_init(void)
 	fe_config.log_scale.enable_log = KWS_FE_ENABLE_LOG;
 	fe_config.log_scale.scale_shift = KWS_FE_LOG_SCALE_SHIFT;
 	if (!FrontendPopulateState(&fe_config, &fe_state, KWS_SAMPLE_RATE)) {
-		return -1;
+		return -1; /* out of heap; fe_ready stays 0 and kws_frontend_push refuses */
 	}
 	fe_ready = 1;
 	return 0;
@@ -43,6 +47,9 @@ int kws_frontend_push(const int16_t *samples, size_t n,
 {
 	int frames = 0;
 
+	if (!fe_ready) {
+		return -1; /* kws_frontend_init failed or was not called: no state to run */
+	}
 	/* FrontendProcessSamples consumes up to one stride and emits at most one frame a call. */
 	while (n > 0) {
 		size_t read = 0;

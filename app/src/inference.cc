@@ -9,6 +9,7 @@
  */
 #include "inference.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -71,6 +72,49 @@ int32_t ring_sum[KWS_STREAM_DIM];
 uint32_t steps_seen;
 #endif
 
+/* a quantisation scale the arithmetic can use: finite and > 0 (NaN fails both tests) */
+bool valid_scale(float s)
+{
+	return s > 0.0f && s <= FLT_MAX;
+}
+
+/* The model's input and output tensors: the types this file reads, usable scales and, for the
+ * streaming readout, the scale and zero point baked into kws_readout.h. 0 when they agree. */
+int check_tensors(void)
+{
+	const TfLiteType in_type = KWS_MODEL_INPUT_IS_FLOAT ? kTfLiteFloat32 : kTfLiteInt8;
+	const TfLiteType out_type = KWS_MODEL_OUTPUT_IS_FLOAT ? kTfLiteFloat32 : kTfLiteInt8;
+
+	if (input->type != in_type || output->type != out_type) {
+		printk("model input/output types %s/%s, expected %s/%s (kws_model_ops.h)\n",
+		       TfLiteTypeGetName(input->type), TfLiteTypeGetName(output->type),
+		       TfLiteTypeGetName(in_type), TfLiteTypeGetName(out_type));
+		return -1;
+	}
+	if (!KWS_MODEL_INPUT_IS_FLOAT && !valid_scale(input->params.scale)) {
+		printk("model input scale is not finite and > 0\n");
+		return -1;
+	}
+	if (!KWS_MODEL_OUTPUT_IS_FLOAT && !valid_scale(output->params.scale)) {
+		printk("model output scale is not finite and > 0\n");
+		return -1;
+	}
+#ifdef CONFIG_KWS_INFERENCE_STREAMING
+	/* the readout reads h with the header's scale: it must be the tensor's (relative 1e-6) */
+	const float s = output->params.scale;
+
+	if (fabsf(s - KWS_STREAM_H_SCALE) > 1e-6f * KWS_STREAM_H_SCALE ||
+	    output->params.zero_point != KWS_STREAM_H_ZP) {
+		printk("readout scale/zero point %d.%06d/%d in kws_readout.h differ from the model's "
+		       "output (regenerate the firmware headers)\n",
+		       (int)KWS_STREAM_H_SCALE, (int)((KWS_STREAM_H_SCALE - (int)KWS_STREAM_H_SCALE) * 1e6f),
+		       KWS_STREAM_H_ZP);
+		return -1;
+	}
+#endif
+	return 0;
+}
+
 #if defined(CONFIG_KWS_INFERENCE_STREAMING) || !KWS_MODEL_OUTPUT_IS_SOFTMAX
 /* p_k = exp(z_k - max z) / sum_j exp(z_j - max z), in place */
 void softmax(float *z, int n)
@@ -123,6 +167,9 @@ extern "C" int kws_inference_init(size_t *arena_used)
 		printk("model input/output sizes do not match kws_params.h\n");
 		return -4;
 	}
+	if (check_tensors() != 0) {
+		return -5;
+	}
 	*arena_used = interpreter->arena_used_bytes();
 	kws_inference_reset();
 	return 0;
@@ -132,8 +179,9 @@ extern "C" void kws_inference_reset(void)
 {
 #ifdef CONFIG_KWS_INFERENCE_STREAMING
 	/* MicroInterpreter::Reset: every stateful MAMBA_BLOCK back to the zero state. */
-	if (interpreter != nullptr) {
-		(void)interpreter->Reset();
+	if (interpreter != nullptr && interpreter->Reset() != kTfLiteOk) {
+		/* the state may be stale: the stream goes on, and the console says so */
+		printk("interpreter Reset failed: the model state was not cleared\n");
 	}
 	step_fill = 0;
 	steps_seen = 0;

@@ -6,6 +6,7 @@
  */
 #include <zephyr/kernel.h>
 #include <zephyr/sys/printk.h>
+#include <zephyr/toolchain.h>
 
 #include "audio.h"
 #include "detector.h"
@@ -23,25 +24,44 @@ static int detections;
 static uint64_t infer_cycles, infer_max, fe_cycles;
 static uint64_t infer_total; /* never reset: lets on_chunk subtract the inference it triggered */
 static uint32_t stat_hops;
+static uint32_t infer_errors, frontend_errors; /* since boot: failed Invokes, chunks refused */
+
+/*
+ * The audio source's error counters since boot: failed reads, and blocks lost (audio_dmic.c
+ * defines it; the built-in clips have none, so this default reports zeros).
+ */
+void kws_audio_counters(uint32_t *read_errors, uint32_t *dropped_blocks);
+__weak void kws_audio_counters(uint32_t *read_errors, uint32_t *dropped_blocks)
+{
+	*read_errors = 0;
+	*dropped_blocks = 0;
+}
 
 static void print_stats(void)
 {
 	uint32_t hz = sys_clock_hw_cycles_per_sec();
+	uint32_t read_errors, dropped_blocks;
 
 	if (stat_hops == 0) {
 		return;
 	}
-	printk("STATS hops=%u infer_avg_us=%u infer_max_us=%u frontend_us_per_hop=%u\n", hops,
+	kws_audio_counters(&read_errors, &dropped_blocks);
+	printk("STATS hops=%u infer_avg_us=%u infer_max_us=%u frontend_us_per_hop=%u "
+	       "audio_errors=%u dropped_blocks=%u infer_errors=%u frontend_errors=%u\n", hops,
 	       (uint32_t)(infer_cycles * 1000000ull / hz / stat_hops),
 	       (uint32_t)(infer_max * 1000000ull / hz),
-	       (uint32_t)(fe_cycles * 1000000ull / hz / stat_hops));
+	       (uint32_t)(fe_cycles * 1000000ull / hz / stat_hops), read_errors, dropped_blocks,
+	       infer_errors, frontend_errors);
 	infer_cycles = infer_max = fe_cycles = 0;
 	stat_hops = 0;
 }
 
 void kws_pipeline_reset(void)
 {
-	(void)kws_frontend_init();
+	/* allocated at boot (main): a restart resets in place and cannot run out of memory */
+	if (kws_frontend_init() != 0) {
+		printk("front end: restart failed\n");
+	}
 	kws_inference_reset();
 	kws_detector_reset(&detector);
 	samples_seen = 0;
@@ -69,7 +89,10 @@ static void on_frame(const uint16_t *features, void *user)
 	uint32_t t0 = k_cycle_get_32();
 
 	if (kws_inference_run(post) != 0) {
-		printk("inference failed\n");
+		/* counted, printed once: one bad hop must not flood the console or stop listening */
+		if (infer_errors++ == 0) {
+			printk("inference failed (counted in STATS infer_errors)\n");
+		}
 		return;
 	}
 	uint32_t dt = k_cycle_get_32() - t0;
@@ -100,7 +123,9 @@ static void on_chunk(const int16_t *samples, size_t n)
 	uint64_t before = infer_total;
 
 	samples_seen += n;
-	kws_frontend_push(samples, n, on_frame, NULL);
+	if (kws_frontend_push(samples, n, on_frame, NULL) < 0) {
+		frontend_errors++;
+	}
 	/* front-end time = chunk time minus the inference it triggered */
 	fe_cycles += (k_cycle_get_32() - t0) - (infer_total - before);
 }

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint
 from .config import SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig
 from .data.clips import ClipSet
-from .data.noise import NOISE_DIR, noise_part, read_noise_dir
+from .data.noise import noise_part, read_noise_dir
 from .data.streams import Event, Stream, build_stream
 from .detection import detect_offline, detection_params, smooth, with_threshold
 from .errors import ArgumentParser, DataError, KWSError
@@ -124,6 +124,9 @@ def load_pools(cfg: KWSConfig, which: list[str], trained_on: dict | None,
 
     pools: list[ClipSet] = []
     sources: list[str] = []
+    if "real" in which and not (speech_commands_dir() / "v2_test_dev").is_dir():
+        print(f"note: no real clips v2_test_dev ({describe()}): the streams use the generated test split's words")
+        which = list(dict.fromkeys("generated" if s == "real" else s for s in which))
     for src in which:
         if src == "real":
             cs, _ = filter_trained_speakers(load_real_clips("v2_test_dev", cfg), trained_on)
@@ -143,10 +146,19 @@ def load_pools(cfg: KWSConfig, which: list[str], trained_on: dict | None,
     return pool, sources
 
 
-def load_noise(root: Path) -> list[np.ndarray]:
-    recs = read_noise_dir(root / NOISE_DIR)
+def load_noise() -> list[np.ndarray]:
+    """The test part of the data root's noise recordings; else the whole of the excerpts that ship with the
+    project (too short to split: the streams then hear noise that the generated set also used)."""
+    from .data.generate import BUILTIN_NOISE, noise_folder
+
+    folder = noise_folder()
+    recs = read_noise_dir(folder)
     if not recs:
-        raise DataError(f"no background noise in {root / NOISE_DIR}; {describe()}")
+        raise DataError(f"no background noise in {folder}; {describe()}")
+    if folder == BUILTIN_NOISE:
+        print(f"note: no noise recordings under the data root: the streams use the {len(recs)} excerpts that ship "
+              "with the project, whole (the generated set mixed in parts of them too)")
+        return [a for _, a in recs]
     return [noise_part(a, "test") for _, a in recs]
 
 
@@ -255,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     pool, sources = load_pools(cfg, clips, meta.get("trained_on"), Path(args.cache) if args.cache else None)
-    noise = load_noise(speech_commands_dir())
+    noise = load_noise()
     seconds = args.minutes * 60 / len(snrs)
     rng = np.random.default_rng(args.seed)
     streams = [build_stream(pool, sources, noise, seconds, snr, rng, (gap[0], gap[1]), sample_rate=16000)

@@ -7,7 +7,7 @@
 
 size_t tm_block_f32_state_bytes(const tm_block_config *cfg)
 {
-	return sizeof(float) * (size_t)cfg->d_inner * (size_t)(cfg->d_conv - 1 + cfg->d_state);
+	return sizeof(float) * (size_t)cfg->d_inner * ((size_t)cfg->d_conv - 1u + (size_t)cfg->d_state);
 }
 
 void tm_block_f32_state_bind(const tm_block_config *cfg, tm_block_f32_state *state, void *mem)
@@ -33,7 +33,8 @@ void tm_block_f32_reset(const tm_block_config *cfg, tm_block_f32_state *state)
  * y[d_inner] o[d_model] */
 size_t tm_block_f32_scratch_bytes(const tm_block_config *cfg)
 {
-	return sizeof(float) * (size_t)(2 * cfg->d_model + 5 * cfg->d_inner + cfg->dt_rank + 2 * cfg->d_state);
+	return sizeof(float) * (2u * (size_t)cfg->d_model + 5u * (size_t)cfg->d_inner + (size_t)cfg->dt_rank +
+				2u * (size_t)cfg->d_state);
 }
 
 void tm_block_f32_step(const tm_block_config *cfg, const tm_block_f32_weights *w, tm_block_f32_state *state,

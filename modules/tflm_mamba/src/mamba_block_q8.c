@@ -9,7 +9,7 @@ size_t tm_block_q8_state_bytes(const tm_block_config *cfg)
 {
 	/* h first (int32, aligned), then the conv window (int8) */
 	return sizeof(int32_t) * (size_t)cfg->d_inner * (size_t)cfg->d_state +
-	       (size_t)cfg->d_inner * (size_t)(cfg->d_conv - 1);
+	       (size_t)cfg->d_inner * ((size_t)cfg->d_conv - 1u);
 }
 
 void tm_block_q8_state_bind(const tm_block_config *cfg, const tm_block_q8_weights *w, tm_block_q8_state *state,
@@ -22,7 +22,7 @@ void tm_block_q8_state_bind(const tm_block_config *cfg, const tm_block_q8_weight
 
 void tm_block_q8_reset(const tm_block_config *cfg, const tm_block_q8_weights *w, tm_block_q8_state *state)
 {
-	const size_t nc = (size_t)cfg->d_inner * (size_t)(cfg->d_conv - 1);
+	const size_t nc = (size_t)cfg->d_inner * ((size_t)cfg->d_conv - 1u);
 	const size_t nh = (size_t)cfg->d_inner * (size_t)cfg->d_state;
 	for (size_t i = 0; i < nc; i++) {
 		state->conv[i] = (int8_t)w->in_proj_x.out_zp; /* real 0 */
@@ -71,8 +71,9 @@ static void residual(const tm_block_q8_weights *w, const int8_t *u, const int8_t
  * dt[d_inner] y[d_inner] m[d_model] (+ v[d_model] for rmsnorm) */
 size_t tm_block_q8_scratch_bytes(const tm_block_config *cfg)
 {
-	const int32_t v = cfg->norm == TM_NORM_RMSNORM ? cfg->d_model : 0;
-	return (size_t)(5 * cfg->d_inner + cfg->dt_rank + 2 * cfg->d_state + cfg->d_model + v);
+	/* size_t throughout: no int product can wrap (tm_validate_block_sizes checks the bounds) */
+	const size_t v = cfg->norm == TM_NORM_RMSNORM ? (size_t)cfg->d_model : 0u;
+	return 5u * (size_t)cfg->d_inner + (size_t)cfg->dt_rank + 2u * (size_t)cfg->d_state + (size_t)cfg->d_model + v;
 }
 
 void tm_block_q8_step(const tm_block_config *cfg, const tm_block_q8_weights *w, tm_block_q8_state *state,

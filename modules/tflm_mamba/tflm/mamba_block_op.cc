@@ -1,9 +1,10 @@
 // MAMBA_BLOCK: the TFLM adapter of tflm_mamba/mamba_block.h (see tflm_mamba_ops.h).
 //
 // Init     parses the custom options (mamba_block_options.h).
-// Prepare  checks every tensor's type and shape against the options and says why it refuses
-//          (MicroPrintf + kTfLiteError); allocates the persistent state and requests the
-//          scratch buffer in the arena.
+// Prepare  checks the options and every tensor's type and shape, requires the weights to be
+//          constant, runs the validator (mamba_validate.h: dimensions, sizes, every parameter
+//          and every value of the const tensors) and says why it refuses (MicroPrintf +
+//          kTfLiteError); allocates the persistent state and requests the scratch buffer.
 // Eval     points the C weight struct at the tensors and runs the block: no checks, no
 //          allocation.
 // Reset    (MicroInterpreter::Reset) clears the streaming state.
@@ -20,6 +21,7 @@
 #include "tensorflow/lite/micro/micro_log.h"
 #include "tensorflow/lite/micro/micro_utils.h"
 #include "tflm_mamba/mamba_block.h"
+#include "tflm_mamba/mamba_validate.h"
 
 namespace tflm_mamba {
 namespace {
@@ -63,11 +65,33 @@ void* Init(TfLiteContext* context, const char* buffer, size_t length) {
 
 // ------------------------------------------------------------------ Prepare's checks
 
-// Checks one input against an expected type and shape (rows x cols; rows 0 = a vector).
-// An optional input (index -1) passes when `optional` is set.
+// The validator's refusal, with the field as the options and tensors name it.
+TfLiteStatus Refuse(const tm_valid_error& e) {
+  const bool range = e.status == TM_INVALID_RANGE ||
+                     e.status == TM_INVALID_DIM || e.status == TM_INVALID_ENUM;
+  if (range && e.index >= 0) {  // an element of a const tensor
+    MicroPrintf("MAMBA_BLOCK: %s[%d] = %d %s: allowed [%d, %d]", e.field,
+                static_cast<int>(e.index), static_cast<int>(e.value),
+                tm_valid_status_str(e.status), static_cast<int>(e.lo),
+                static_cast<int>(e.hi));
+  } else if (range) {  // a scalar of the options
+    MicroPrintf("MAMBA_BLOCK: %s = %d %s: allowed [%d, %d]", e.field,
+                static_cast<int>(e.value), tm_valid_status_str(e.status),
+                static_cast<int>(e.lo), static_cast<int>(e.hi));
+  } else {
+    MicroPrintf("MAMBA_BLOCK: %s %s", e.field, tm_valid_status_str(e.status));
+  }
+  return kTfLiteError;
+}
+
+// Checks one input against an expected type and shape (rows x cols; rows 0 = a vector) and,
+// where `data` is given, that it is a constant tensor (its values are in the model, so
+// Prepare can validate them), whose data it returns. An optional input (index -1) passes
+// when `optional` is set.
 TfLiteStatus CheckWeight(TfLiteContext* context, TfLiteNode* node, int index,
                          const char* name, TfLiteType type, int rows, int cols,
-                         bool optional = false) {
+                         bool optional = false,
+                         const void** data = nullptr) {
   tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
   TfLiteTensor* t = micro_context->AllocateTempInputTensor(node, index);
   if (t == nullptr) {
@@ -93,6 +117,13 @@ TfLiteStatus CheckWeight(TfLiteContext* context, TfLiteNode* node, int index,
                   name, cols);
     }
     status = kTfLiteError;
+  } else if (data != nullptr) {
+    if (t->allocation_type != kTfLiteMmapRo || t->data.raw == nullptr) {
+      MicroPrintf("MAMBA_BLOCK: input %d (%s) must be a constant tensor",
+                  index, name);
+      status = kTfLiteError;
+    }
+    *data = t->data.raw;  // in the model's buffer: valid after the temp tensor
   }
   micro_context->DeallocateTempTfLiteTensor(t);
   return status;
@@ -130,40 +161,87 @@ TfLiteStatus CheckF32Weights(TfLiteContext* context, TfLiteNode* node,
   return kTfLiteOk;
 }
 
-// A layer: W int8 [out, in] and params int32 [3, out].
+// A layer: W int8 [out, in] and params int32 [3, out], both constant.
 TfLiteStatus CheckQ8Layer(TfLiteContext* context, TfLiteNode* node, int w_index,
-                          const char* name, int out, int in) {
-  TF_LITE_ENSURE_OK(context, CheckWeight(context, node, w_index, name,
-                                         kTfLiteInt8, out, in));
-  return CheckWeight(context, node, w_index + 1, name, kTfLiteInt32, 3, out);
+                          const char* name, int out, int in,
+                          const void** data) {
+  TF_LITE_ENSURE_OK(context,
+                    CheckWeight(context, node, w_index, name, kTfLiteInt8, out,
+                                in, false, &data[w_index]));
+  return CheckWeight(context, node, w_index + 1, name, kTfLiteInt32, 3, out,
+                     false, &data[w_index + 1]);
 }
 
+// The int8 weights' types and shapes; data[i] receives input i's values.
 TfLiteStatus CheckQ8Weights(TfLiteContext* context, TfLiteNode* node,
-                            const MambaBlockOptions& o) {
+                            const MambaBlockOptions& o, const void** data) {
   const tm_block_config& c = o.cfg;
-  TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8InProjXW,
-                                          "in_proj_x", c.d_inner, c.d_model));
-  TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8InProjZW,
-                                          "in_proj_z", c.d_inner, c.d_model));
+  TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8InProjXW, "in_proj_x",
+                                          c.d_inner, c.d_model, data));
+  TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8InProjZW, "in_proj_z",
+                                          c.d_inner, c.d_model, data));
   TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8ConvW, "conv",
-                                          c.d_inner, c.d_conv));
-  TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8XProjDtW,
-                                          "x_proj_dt", c.dt_rank, c.d_inner));
+                                          c.d_inner, c.d_conv, data));
+  TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8XProjDtW, "x_proj_dt",
+                                          c.dt_rank, c.d_inner, data));
   TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8XProjBW, "x_proj_B",
-                                          c.d_state, c.d_inner));
+                                          c.d_state, c.d_inner, data));
   TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8XProjCW, "x_proj_C",
-                                          c.d_state, c.d_inner));
+                                          c.d_state, c.d_inner, data));
   TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8DtProjW, "dt_proj",
-                                          c.d_inner, c.dt_rank));
-  TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8OutProjW,
-                                          "out_proj", c.d_model, c.d_inner));
-  TF_LITE_ENSURE_OK(context, CheckWeight(context, node, kQ8Luts, "luts",
-                                         kTfLiteInt8, 3, 256));
-  TF_LITE_ENSURE_OK(context, CheckWeight(context, node, kQ8AQ20, "A_q20",
-                                         kTfLiteInt32, c.d_inner, c.d_state));
-  TF_LITE_ENSURE_OK(context, CheckWeight(context, node, kQ8D, "D",
-                                         kTfLiteInt32, 2, c.d_inner));
+                                          c.d_inner, c.dt_rank, data));
+  TF_LITE_ENSURE_OK(context, CheckQ8Layer(context, node, kQ8OutProjW, "out_proj",
+                                          c.d_model, c.d_inner, data));
+  TF_LITE_ENSURE_OK(context,
+                    CheckWeight(context, node, kQ8Luts, "luts", kTfLiteInt8, 3,
+                                256, false, &data[kQ8Luts]));
+  TF_LITE_ENSURE_OK(context,
+                    CheckWeight(context, node, kQ8AQ20, "A_q20", kTfLiteInt32,
+                                c.d_inner, c.d_state, false, &data[kQ8AQ20]));
+  TF_LITE_ENSURE_OK(context, CheckWeight(context, node, kQ8D, "D", kTfLiteInt32,
+                                         2, c.d_inner, false, &data[kQ8D]));
   return kTfLiteOk;
+}
+
+// The weight struct of an int8 block: the scalars from the options, the arrays from the input
+// tensors' data (data[i] = input i). Prepare validates what Eval will run: the same binding.
+void BindQ8(const MambaBlockOptions& o, const void* const* data,
+            tm_block_q8_weights* w) {
+  const tm_block_config& c = o.cfg;
+  *w = o.q8;
+  struct {
+    int index;
+    int32_t out;
+    tm_linear_q8* layer;
+  } const layers[] = {
+      {kQ8InProjXW, c.d_inner, &w->in_proj_x},
+      {kQ8InProjZW, c.d_inner, &w->in_proj_z},
+      {kQ8XProjDtW, c.dt_rank, &w->x_proj_dt},
+      {kQ8XProjBW, c.d_state, &w->x_proj_B},
+      {kQ8XProjCW, c.d_state, &w->x_proj_C},
+      {kQ8DtProjW, c.d_inner, &w->dt_proj},
+      {kQ8OutProjW, c.d_model, &w->out_proj},
+  };
+  for (const auto& l : layers) {
+    const int32_t* params = static_cast<const int32_t*>(data[l.index + 1]);
+    l.layer->W = static_cast<const int8_t*>(data[l.index]);
+    l.layer->bias = params + kParamBias * l.out;
+    l.layer->mult = params + kParamMult * l.out;
+    l.layer->shift = params + kParamShift * l.out;
+  }
+  const int32_t* conv = static_cast<const int32_t*>(data[kQ8ConvParams]);
+  w->conv.w = static_cast<const int8_t*>(data[kQ8ConvW]);
+  w->conv.bias = conv + kParamBias * c.d_inner;
+  w->conv.mult = conv + kParamMult * c.d_inner;
+  w->conv.shift = conv + kParamShift * c.d_inner;
+  const int8_t* luts = static_cast<const int8_t*>(data[kQ8Luts]);
+  w->conv_act_lut = luts + kLutConvAct * 256;
+  w->dt_act_lut = luts + kLutDtAct * 256;
+  w->gate_act_lut = luts + kLutGateAct * 256;
+  const int32_t* d = static_cast<const int32_t*>(data[kQ8D]);
+  w->ssm.A_q20 = static_cast<const int32_t*>(data[kQ8AQ20]);
+  w->ssm.D_mult = d;
+  w->ssm.D_shift = d + c.d_inner;
 }
 
 // u and out: same type, same shape, last dimension d_model, batch 1.
@@ -201,6 +279,8 @@ TfLiteStatus CheckInputOutput(TfLiteContext* context, TfLiteNode* node,
         static_cast<int>(u->params.zero_point),
         static_cast<int>(out->params.zero_point),
         static_cast<int>(o.q8.in_zp), static_cast<int>(o.q8.out_zp));
+  } else if (dims->size == 3 && dims->data[1] < 1) {
+    MicroPrintf("MAMBA_BLOCK: u has %d steps", static_cast<int>(dims->data[1]));
   } else {
     data->type = u->type;
     data->steps = dims->size == 3 ? dims->data[1] : 1;
@@ -219,6 +299,9 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     MicroPrintf("MAMBA_BLOCK: custom option '%s' %s", o.error_key, o.error);
     return kTfLiteError;
   }
+  // The shape before anything is computed from it (the tensor checks multiply dimensions).
+  tm_valid_error err;
+  if (tm_validate_block_config(&o.cfg, &err) != TM_VALID) return Refuse(err);
   TF_LITE_ENSURE_OK(context, CheckInputOutput(context, node, data));
   if (node->outputs->size != 1) {
     MicroPrintf("MAMBA_BLOCK: has 1 output, got %d", node->outputs->size);
@@ -238,12 +321,15 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
                 TfLiteTypeGetName(data->type), want_inputs, node->inputs->size);
     return kTfLiteError;
   }
+  // The byte counts, overflow-checked (equal to tm_block_*_state_bytes / _scratch_bytes).
   size_t state_bytes = 0;
   size_t scratch_bytes = 0;
+  if (tm_validate_block_sizes(&o.cfg, is_f32 ? 0 : 1, &state_bytes,
+                              &scratch_bytes, &err) != TM_VALID) {
+    return Refuse(err);
+  }
   if (kWithF32 && is_f32) {
     TF_LITE_ENSURE_OK(context, CheckF32Weights(context, node, o));
-    state_bytes = tm_block_f32_state_bytes(&o.cfg);
-    scratch_bytes = tm_block_f32_scratch_bytes(&o.cfg);
   } else {
     if (o.cfg.norm == TM_NORM_RMSNORM) {
       MicroPrintf(
@@ -251,9 +337,12 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
           "folded into in_proj)");
       return kTfLiteError;
     }
-    TF_LITE_ENSURE_OK(context, CheckQ8Weights(context, node, o));
-    state_bytes = tm_block_q8_state_bytes(&o.cfg);
-    scratch_bytes = tm_block_q8_scratch_bytes(&o.cfg);
+    // Every parameter and every value of the const tensors, once: Eval trusts them.
+    const void* weights[kQ8NumInputs] = {};
+    TF_LITE_ENSURE_OK(context, CheckQ8Weights(context, node, o, weights));
+    tm_block_q8_weights w;
+    BindQ8(o, weights, &w);
+    if (tm_validate_block_q8(&o.cfg, &w, &err) != TM_VALID) return Refuse(err);
   }
   // The state outlives Invoke (streaming), so it is persistent, not scratch.
   if (data->state_mem == nullptr) {
@@ -279,15 +368,6 @@ template <typename T>
 const T* Input(TfLiteContext* context, TfLiteNode* node, int index) {
   const TfLiteEvalTensor* t = tflite::micro::GetEvalInput(context, node, index);
   return t == nullptr ? nullptr : tflite::micro::GetTensorData<T>(t);
-}
-
-void BindLayer(TfLiteContext* context, TfLiteNode* node, int w_index, int out,
-               tm_linear_q8* layer) {
-  const int32_t* params = Input<int32_t>(context, node, w_index + 1);
-  layer->W = Input<int8_t>(context, node, w_index);
-  layer->bias = params + kParamBias * out;
-  layer->mult = params + kParamMult * out;
-  layer->shift = params + kParamShift * out;
 }
 
 TfLiteStatus EvalF32(TfLiteContext* context, TfLiteNode* node, OpData* data,
@@ -318,27 +398,12 @@ TfLiteStatus EvalQ8(TfLiteContext* context, TfLiteNode* node, OpData* data,
                     void* scratch) {
   const MambaBlockOptions& o = data->options;
   const tm_block_config& c = o.cfg;
-  tm_block_q8_weights w = o.q8;  // the scalars; the arrays are the tensors
-  BindLayer(context, node, kQ8InProjXW, c.d_inner, &w.in_proj_x);
-  BindLayer(context, node, kQ8InProjZW, c.d_inner, &w.in_proj_z);
-  const int32_t* conv = Input<int32_t>(context, node, kQ8ConvParams);
-  w.conv.w = Input<int8_t>(context, node, kQ8ConvW);
-  w.conv.bias = conv + kParamBias * c.d_inner;
-  w.conv.mult = conv + kParamMult * c.d_inner;
-  w.conv.shift = conv + kParamShift * c.d_inner;
-  BindLayer(context, node, kQ8XProjDtW, c.dt_rank, &w.x_proj_dt);
-  BindLayer(context, node, kQ8XProjBW, c.d_state, &w.x_proj_B);
-  BindLayer(context, node, kQ8XProjCW, c.d_state, &w.x_proj_C);
-  BindLayer(context, node, kQ8DtProjW, c.d_inner, &w.dt_proj);
-  BindLayer(context, node, kQ8OutProjW, c.d_model, &w.out_proj);
-  const int8_t* luts = Input<int8_t>(context, node, kQ8Luts);
-  w.conv_act_lut = luts + kLutConvAct * 256;
-  w.dt_act_lut = luts + kLutDtAct * 256;
-  w.gate_act_lut = luts + kLutGateAct * 256;
-  const int32_t* d = Input<int32_t>(context, node, kQ8D);
-  w.ssm.A_q20 = Input<int32_t>(context, node, kQ8AQ20);
-  w.ssm.D_mult = d;
-  w.ssm.D_shift = d + c.d_inner;
+  const void* weights[kQ8NumInputs] = {};
+  for (int i = 1; i < kQ8NumInputs; ++i) {
+    weights[i] = Input<int8_t>(context, node, i);  // bytes: BindQ8 types them
+  }
+  tm_block_q8_weights w;
+  BindQ8(o, weights, &w);  // as Prepare validated it
   if (!o.stateful) tm_block_q8_reset(&c, &w, &data->q8_state);
   TfLiteEvalTensor* out = tflite::micro::GetEvalOutput(context, node, 0);
   tm_block_q8_run(&c, &w, &data->q8_state, Input<int8_t>(context, node, kQ8U),

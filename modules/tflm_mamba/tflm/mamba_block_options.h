@@ -10,6 +10,13 @@
  *             conv_out_zp) and of the scan: ssm_x_zp, ssm_dt_zp, ssm_B_zp, ssm_C_zp,
  *             ssm_bx_shift, ssm_hc_mult, ssm_hc_shift, ssm_y_zp
  *
+ *   version   1 (fused_tflite.OPTIONS_VERSION)
+ *
+ * The bytes are verified (flexbuffers::VerifyBuffer) before anything is read. Every key must be
+ * one of the above with its type (ints must fit int32); the shape, switch, norm_eps, stateful and
+ * version keys are required, the int8 keys come all together or not at all (a float block).
+ * Values are range-checked by the validator (mamba_validate.h), which Prepare runs.
+ *
  * Init cannot fail, so a problem is recorded here (`error`, `error_key`) and Prepare reports it.
  */
 #ifndef TFLM_MAMBA_TFLM_MAMBA_BLOCK_OPTIONS_H_

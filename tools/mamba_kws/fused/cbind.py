@@ -11,6 +11,7 @@ import ctypes as C
 import hashlib
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -303,6 +304,87 @@ def q8_block_struct(keep: _Keep, qb: QBlock) -> BlockQ8Weights:
     )
 
 
+class ValidError(C.Structure):
+    """tm_valid_error (mamba_validate.h)."""
+
+    _fields_ = [
+        ("status", C.c_int),
+        ("field", C.c_char_p),
+        ("index", i32),
+        ("value", C.c_int64),
+        ("lo", C.c_int64),
+        ("hi", C.c_int64),
+    ]
+
+
+@dataclass
+class Validation:
+    """The validator's verdict: ok, or the status, the field (index -1 for a scalar) and its value."""
+
+    ok: bool
+    status: str
+    field: str | None
+    index: int
+    value: int
+
+    def __str__(self) -> str:
+        if self.ok:
+            return "ok"
+        at = f"[{self.index}]" if self.index >= 0 else ""
+        return f"{self.field}{at} = {self.value} {self.status}"
+
+
+_OPTION_NORMS = {"none": 0, "rmsnorm": 1, "affine": 2}
+
+
+def block_config_from_options(opts: dict) -> BlockConfig:
+    """The tm_block_config of one MAMBA_BLOCK's custom options (fused_tflite.block_options);
+    an unknown switch value becomes -1, which the validator refuses."""
+    enums = {**_ENUMS, "norm": _OPTION_NORMS}
+    return BlockConfig(
+        *(int(opts[k]) for k in ("d_model", "d_inner", "d_state", "d_conv", "dt_rank")),
+        *(enums[k].get(opts[k], -1) for k in ("decay", "dt_activation", "activation", "norm")),
+    )
+
+
+def q8_block_struct_from_model(keep: _Keep, opts: dict, tensors: dict[str, np.ndarray]) -> BlockQ8Weights:
+    """The tm_block_q8_weights that MAMBA_BLOCK's Eval binds: the int8 scalars from the options,
+    the arrays from the const input tensors (named as fused_tflite.INT8_INPUTS)."""
+
+    def layer(name: str, cls: type = LinearQ8) -> C.Structure:
+        p = np.asarray(tensors[f"{name}_params"], np.int32).reshape(3, -1)
+        W, zp = keep.i8(tensors[f"{name}_W"]), int(opts[f"{name}_out_zp"])
+        return cls(W, keep.i32(p[0]), keep.i32(p[1]), keep.i32(p[2]), zp)
+
+    luts = np.asarray(tensors["luts"], np.int8).reshape(3, 256)
+    D = np.asarray(tensors["D"], np.int32).reshape(2, -1)
+    o = {k: int(v) for k, v in opts.items() if isinstance(v, int) and not isinstance(v, bool)}
+    ssm = SSMQ8(
+        keep.i32(tensors["A_q20"]),
+        keep.i32(D[0]),
+        keep.i32(D[1]),
+        *(o[f"ssm_{k}"] for k in ("x_zp", "dt_zp", "B_zp", "C_zp", "bx_shift", "hc_mult", "hc_shift", "y_zp")),
+    )
+    return BlockQ8Weights(
+        o["in_zp"],
+        layer("in_proj_x"),
+        layer("in_proj_z"),
+        layer("conv", Conv1dQ8),
+        keep.i8(luts[0]),
+        layer("x_proj_dt"),
+        layer("x_proj_B"),
+        layer("x_proj_C"),
+        layer("dt_proj"),
+        keep.i8(luts[1]),
+        ssm,
+        keep.i8(luts[2]),
+        *(o[k] for k in ("gate_zp", "yg_mult", "yg_shift", "yg_zp")),
+        layer("out_proj"),
+        *(o[k] for k in ("res_u_mult", "res_u_shift", "res_m_mult", "res_m_shift", "out_zp")),
+        RMSNormQ8(),
+    )
+
+
 class CoreLib:
     """ctypes view of one build of the C core."""
 
@@ -319,6 +401,27 @@ class CoreLib:
             "tm_model_q8_scratch_bytes",
         ):
             getattr(self.lib, name).restype = C.c_size_t
+        self.lib.tm_valid_status_str.restype = C.c_char_p
+
+    def _verdict(self, status: int, err: ValidError) -> Validation:
+        if status == 0:
+            return Validation(True, "ok", None, -1, 0)
+        field = err.field.decode() if err.field else None
+        return Validation(False, self.lib.tm_valid_status_str(status).decode(), field, err.index, err.value)
+
+    def validate_block_q8(self, bc: BlockConfig, qb: QBlock | BlockQ8Weights) -> Validation:
+        """tm_validate_block_q8 on a block config and a QBlock (or filled weight struct)."""
+        keep = _Keep()
+        w = qb if isinstance(qb, BlockQ8Weights) else q8_block_struct(keep, qb)
+        err = ValidError()
+        status = self.lib.tm_validate_block_q8(C.byref(bc), C.byref(w), C.byref(err))
+        return self._verdict(status, err)
+
+    def validate_block_sizes(self, bc: BlockConfig, q8: bool = True) -> tuple[Validation, int, int]:
+        """tm_validate_block_sizes: the verdict and the state and scratch bytes."""
+        st, sc, err = C.c_size_t(0), C.c_size_t(0), ValidError()
+        status = self.lib.tm_validate_block_sizes(C.byref(bc), int(q8), C.byref(st), C.byref(sc), C.byref(err))
+        return self._verdict(status, err), st.value, sc.value
 
     def _buf(self, nbytes: int) -> np.ndarray:
         return np.zeros(max(int(nbytes), 1) // 4 + 2, dtype=np.int32)  # 4-byte aligned

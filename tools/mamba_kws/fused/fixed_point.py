@@ -41,7 +41,9 @@ A_Q20_MIN = -((2**31 - 1) // 255)
 
 def quantize_multiplier(m: float) -> tuple[int, int]:
     """Real factor m -> (Q31 multiplier, shift) with m = multiplier * 2^(shift - 31), shift in [-31, 30]."""
-    if m == 0.0 or not math.isfinite(m):
+    if not math.isfinite(m):
+        raise ValueError(f"requantisation factor {m} is not finite (a NaN or infinite scale)")
+    if m == 0.0:
         return 0, 0
     mant, exp = math.frexp(m)
     q = round(mant * 2**31)

@@ -16,7 +16,7 @@ The int8 scheme (fixed_point.h has the formulas):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -261,6 +261,10 @@ def asym(values: np.ndarray | float, hi: float | None = None) -> QParams:
         lo_v, hi_v = float(arr.min()), float(arr.max())
     else:
         lo_v, hi_v = float(values), float(hi)
+    if not (math.isfinite(lo_v) and math.isfinite(hi_v)):
+        raise QuantizeError(
+            f"a tensor's range [{lo_v}, {hi_v}] is not finite: the float model or its calibration is broken"
+        )
     lo_v, hi_v = min(lo_v, 0.0), max(hi_v, 0.0)
     if hi_v - lo_v < 1e-6:
         hi_v = lo_v + 1e-6
@@ -361,19 +365,19 @@ def quant_rmsnorm(weight: np.ndarray, eps: float, qin: QParams, qout: QParams) -
     """int8 RMSNorm (norm.h): eps_q = round(d eps / s_x^2), M_i = w_i sqrt(d) / (s_y 2^15)."""
     d = len(weight)
     eps_q = int(np.clip(round(d * eps / qin.scale**2), 0, 2**30))
-    mult, shift = quantize_multipliers(np.asarray(weight, np.float64) * math.sqrt(d) / (qout.scale * 2**15))
+    mult, shift = _mqs(np.asarray(weight, np.float64) * math.sqrt(d) / (qout.scale * 2**15), "norm.mult")
     return QRMSNorm(qin.zp, eps_q, mult, shift, qout.zp)
 
 
-def quant_linear(W: np.ndarray, b: np.ndarray | None, qin: QParams, qout: QParams) -> QLinear:
+def quant_linear(W: np.ndarray, b: np.ndarray | None, qin: QParams, qout: QParams, name: str = "linear") -> QLinear:
     """Per-output-channel symmetric weights; the input zero point folded into the bias."""
     W = np.asarray(W, dtype=np.float64)
     s_w = np.maximum(np.abs(W).max(axis=1), 1e-12) / 127.0
     Wq = np.clip(np.round(W / s_w[:, None]), -127, 127).astype(np.int64)
     bq = np.zeros(W.shape[0], np.int64) if b is None else np.round(np.asarray(b, np.float64) / (qin.scale * s_w))
     bias = bq.astype(np.int64) - qin.zp * Wq.sum(axis=1)
-    mult, shift = quantize_multipliers(qin.scale * s_w / qout.scale)
-    return QLinear(Wq.astype(np.int8), np.clip(bias, -(2**31), 2**31 - 1).astype(np.int32), mult, shift, qout.zp)
+    mult, shift = _mqs(qin.scale * s_w / qout.scale, f"{name}.mult")
+    return QLinear(Wq.astype(np.int8), _bias(bias, f"{name}.bias"), mult, shift, qout.zp)
 
 
 def make_lut(f: Callable[[np.ndarray], np.ndarray], qin: QParams, qout: QParams) -> np.ndarray:
@@ -383,8 +387,115 @@ def make_lut(f: Callable[[np.ndarray], np.ndarray], qin: QParams, qout: QParams)
     return np.clip(v, -128, 127).astype(np.int8)
 
 
-def _mq(m: float) -> tuple[int, int]:
-    return quantize_multiplier(float(m))
+def _mq(m: float, name: str = "multiplier") -> tuple[int, int]:
+    try:
+        return quantize_multiplier(float(m))
+    except ValueError as e:
+        raise QuantizeError(f"{name}: {e}") from None
+
+
+def _mqs(ms: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return quantize_multipliers(ms)
+    except ValueError as e:
+        raise QuantizeError(f"{name}: {e}") from None
+
+
+def _bias(bias: np.ndarray, name: str) -> np.ndarray:
+    """int32 biases inside the kernels' bound (no silent clip or wrap)."""
+    bias = np.asarray(bias)
+    if not np.all(np.isfinite(bias.astype(np.float64))):
+        raise QuantizeError(f"{name}: not finite (a NaN or infinite scale or weight)")
+    _in_range(name, bias.astype(np.int64), BIAS_RANGE)
+    return bias.astype(np.int32)
+
+
+# ---------------------------------------------------------------- the kernels' contract
+
+# The ranges the int8 kernels assume (modules/tflm_mamba/include/tflm_mamba/mamba_validate.h):
+# tm_validate_block_q8 refuses the same values on the device (MAMBA_BLOCK's Prepare).
+MAX_DIM = 256
+ZP_RANGE = (-128, 127)
+SHIFT_RANGE = (-31, 30)
+BX_SHIFT_RANGE = (-24, 6)
+MULT_RANGE = (-(2**31 - 1), 2**31 - 1)
+BIAS_RANGE = (-(2**30), 2**30)
+A_Q20_RANGE = (A_Q20_MIN, -A_Q20_MIN)
+EPS_Q_RANGE = (0, 2**30)
+BLOCK_DIMS = ("d_model", "d_inner", "d_state", "d_conv", "dt_rank")
+
+
+def _in_range(name: str, value: np.ndarray | int, rng: tuple[int, int]) -> None:
+    a = np.asarray(value, dtype=np.int64)
+    bad = np.flatnonzero((a < rng[0]) | (a > rng[1]))
+    if bad.size:
+        i = int(bad[0])
+        at = f"[{i}]" if a.ndim else ""
+        raise QuantizeError(
+            f"{name}{at} = {int(a.reshape(-1)[i])} is outside the int8 kernels' range [{rng[0]}, {rng[1]}] "
+            "(mamba_validate.h); the model's scales are out of proportion: check its calibration"
+        )
+
+
+def block_q8_fields(qb: QBlock) -> list[tuple[str, np.ndarray | int, tuple[int, int]]]:
+    """Every parameter of an int8 block with its range, named as the C validator names it."""
+
+    def layer(name: str, p: QLinear | QConv) -> list:
+        return [
+            (f"{name}.bias", p.bias, BIAS_RANGE),
+            (f"{name}.mult", p.mult, MULT_RANGE),
+            (f"{name}.shift", p.shift, SHIFT_RANGE),
+            (f"{name}.out_zp", p.out_zp, ZP_RANGE),
+        ]
+
+    s = qb.ssm
+    fields: list = [("in_zp", qb.in_zp, ZP_RANGE)]
+    for name in ("in_proj_x", "in_proj_z", "conv", "x_proj_dt", "x_proj_B", "x_proj_C", "dt_proj", "out_proj"):
+        fields += layer(name, getattr(qb, name))
+    fields += [(f"ssm.{k}", getattr(s, k), ZP_RANGE) for k in ("x_zp", "dt_zp", "B_zp", "C_zp", "y_zp")]
+    fields += [
+        ("ssm.bx_shift", s.bx_shift, BX_SHIFT_RANGE),
+        ("ssm.hc_mult", s.hc_mult, MULT_RANGE),
+        ("ssm.hc_shift", s.hc_shift, SHIFT_RANGE),
+        ("ssm.A_q20", s.A_q20, A_Q20_RANGE),
+        ("ssm.D_mult", s.D_mult, MULT_RANGE),
+        ("ssm.D_shift", s.D_shift, SHIFT_RANGE),
+        ("gate_zp", qb.gate_zp, ZP_RANGE),
+        ("yg_mult", qb.yg_mult, MULT_RANGE),
+        ("yg_shift", qb.yg_shift, SHIFT_RANGE),
+        ("yg_zp", qb.yg_zp, ZP_RANGE),
+        ("res_u_mult", qb.res_u_mult, MULT_RANGE),
+        ("res_u_shift", qb.res_u_shift, SHIFT_RANGE),
+        ("res_m_mult", qb.res_m_mult, MULT_RANGE),
+        ("res_m_shift", qb.res_m_shift, SHIFT_RANGE),
+        ("out_zp", qb.out_zp, ZP_RANGE),
+    ]
+    if qb.norm is not None:
+        n = qb.norm
+        fields += [
+            ("norm.in_zp", n.in_zp, ZP_RANGE),
+            ("norm.out_zp", n.out_zp, ZP_RANGE),
+            ("norm.eps_q", n.eps_q, EPS_Q_RANGE),
+            ("norm.mult", n.mult, MULT_RANGE),
+            ("norm.shift", n.shift, SHIFT_RANGE),
+        ]
+    return fields
+
+
+def check_block_q8(dims: Mapping[str, int], qb: QBlock) -> None:
+    """Raise QuantizeError naming the first dimension or parameter outside the kernels' contract.
+
+    dims: d_model, d_inner, d_state, d_conv, dt_rank (a ModelConfig's, or a model's options)."""
+    for name in BLOCK_DIMS:
+        _in_range(name, int(dims[name]), (1, MAX_DIM))
+    for name, value, rng in block_q8_fields(qb):
+        _in_range(name, value, rng)
+
+
+def block_dims(cfg: ModelConfig) -> dict[str, int]:
+    return dict(
+        d_model=cfg.d_model, d_inner=cfg.d_inner, d_state=cfg.d_state, d_conv=cfg.d_conv, dt_rank=cfg.dt_rank_resolved
+    )
 
 
 def quantize_block(
@@ -407,14 +518,14 @@ def quantize_block(
     q_out = q_out or asym(s["out"])
     act, dact = act_fn(cfg.activation), dt_act_fn(cfg.dt_activation)
     q_lin_in = q_v if norm is not None else q_u
-    in_x = quant_linear(W_in[:di], None if b_in is None else b_in[:di], q_lin_in, qp["x"])
-    in_z = quant_linear(W_in[di:], None if b_in is None else b_in[di:], q_lin_in, qp["z"])
+    in_x = quant_linear(W_in[:di], None if b_in is None else b_in[:di], q_lin_in, qp["x"], "in_proj_x")
+    in_z = quant_linear(W_in[di:], None if b_in is None else b_in[di:], q_lin_in, qp["z"], "in_proj_z")
     # conv: per-channel weights, input = x (zero point folded into the bias)
     s_cw = np.maximum(np.abs(fb.conv_w).max(axis=1).astype(np.float64), 1e-12) / 127.0
     cwq = np.clip(np.round(fb.conv_w / s_cw[:, None]), -127, 127).astype(np.int64)
     cb = np.round(fb.conv_b / (qp["x"].scale * s_cw)).astype(np.int64) - qp["x"].zp * cwq.sum(axis=1)
-    cm, cs = quantize_multipliers(qp["x"].scale * s_cw / qp["conv"].scale)
-    conv = QConv(cwq.astype(np.int8), cb.astype(np.int32), cm, cs, qp["conv"].zp)
+    cm, cs = _mqs(qp["x"].scale * s_cw / qp["conv"].scale, "conv.mult")
+    conv = QConv(cwq.astype(np.int8), _bias(cb, "conv.bias"), cm, cs, qp["conv"].zp)
     x_proj = fb.x_proj_w.astype(np.float64)
     # h in units of s_dt s_B s_x 2^-k: the update is a shift; max|h| lands near 2^H_BITS
     prod_scale = qp["dt"].scale * qp["B"].scale * qp["xc"].scale
@@ -422,23 +533,23 @@ def quantize_block(
     s_h = prod_scale * 2.0**-k
     s_dt = qp["dt"].scale
     A_q20 = np.clip(np.round(s_dt * fb.A.astype(np.float64) * 2**20), A_Q20_MIN, 0).astype(np.int32)
-    D_mult, D_shift = quantize_multipliers(qp["xc"].scale * fb.D.astype(np.float64) / qp["y"].scale)
-    hc = _mq(s_h * qp["C"].scale / qp["y"].scale)
+    D_mult, D_shift = _mqs(qp["xc"].scale * fb.D.astype(np.float64) / qp["y"].scale, "ssm.D_mult")
+    hc = _mq(s_h * qp["C"].scale / qp["y"].scale, "ssm.hc_mult")
     ssm = QSSM(A_q20, D_mult, D_shift, qp["xc"].zp, qp["dt"].zp, qp["B"].zp, qp["C"].zp, k, hc[0], hc[1], qp["y"].zp)
-    yg = _mq(qp["y"].scale * qp["g"].scale / qp["yg"].scale)
-    ru = _mq(q_u.scale / (q_out.scale * 65536))
-    rm = _mq(qp["m"].scale / (q_out.scale * 65536))
+    yg = _mq(qp["y"].scale * qp["g"].scale / qp["yg"].scale, "yg_mult")
+    ru = _mq(q_u.scale / (q_out.scale * 65536), "res_u_mult")
+    rm = _mq(qp["m"].scale / (q_out.scale * 65536), "res_m_mult")
     scales = {k: v.scale for k, v in qp.items()} | {"h": s_h, "u": q_u.scale, "out": q_out.scale}
-    return QBlock(
+    qb = QBlock(
         in_zp=q_u.zp,
         in_proj_x=in_x,
         in_proj_z=in_z,
         conv=conv,
         conv_act_lut=make_lut(act, qp["conv"], qp["xc"]),
-        x_proj_dt=quant_linear(x_proj[:r], None, qp["xc"], qp["dtl"]),
-        x_proj_B=quant_linear(x_proj[r : r + n], None, qp["xc"], qp["B"]),
-        x_proj_C=quant_linear(x_proj[r + n :], None, qp["xc"], qp["C"]),
-        dt_proj=quant_linear(fb.dt_proj_w, fb.dt_proj_b, qp["dtl"], qp["dt_pre"]),
+        x_proj_dt=quant_linear(x_proj[:r], None, qp["xc"], qp["dtl"], "x_proj_dt"),
+        x_proj_B=quant_linear(x_proj[r : r + n], None, qp["xc"], qp["B"], "x_proj_B"),
+        x_proj_C=quant_linear(x_proj[r + n :], None, qp["xc"], qp["C"], "x_proj_C"),
+        dt_proj=quant_linear(fb.dt_proj_w, fb.dt_proj_b, qp["dtl"], qp["dt_pre"], "dt_proj"),
         dt_act_lut=make_lut(dact, qp["dt_pre"], qp["dt"]),
         ssm=ssm,
         gate_act_lut=make_lut(act, qp["z"], qp["g"]),
@@ -446,7 +557,7 @@ def quantize_block(
         yg_mult=yg[0],
         yg_shift=yg[1],
         yg_zp=qp["yg"].zp,
-        out_proj=quant_linear(fb.out_proj_w, None, qp["yg"], qp["m"]),
+        out_proj=quant_linear(fb.out_proj_w, None, qp["yg"], qp["m"], "out_proj"),
         res_u_mult=ru[0],
         res_u_shift=ru[1],
         res_m_mult=rm[0],
@@ -455,6 +566,8 @@ def quantize_block(
         norm=norm,
         scales=scales,
     )
+    check_block_q8(block_dims(cfg), qb)
+    return qb
 
 
 def quantize_model(fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = False) -> QModel:
@@ -474,7 +587,7 @@ def quantize_model(fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = Fals
     logits, stats, ms = model_forward(fm, calib_feats)
     q_in = asym(ms["frames"])
     q_res = [asym(stats[0]["u"])] + [asym(s["out"]) for s in stats]
-    stem = quant_linear(fm.stem_w, fm.stem_b, q_in, q_res[0])
+    stem = quant_linear(fm.stem_w, fm.stem_b, q_in, q_res[0], "stem")
     blocks = [
         quantize_block(cfg, fb, s, q_res[i], q_res[i + 1])
         for i, (fb, s) in enumerate(zip(fm.blocks, stats, strict=True))
@@ -485,10 +598,10 @@ def quantize_model(fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = Fals
         q_hid = asym(ms["hid"])
         norm_f = quant_rmsnorm(fm.norm_f_weight, fm.norm_f_eps, q_res[-1], q_hid)
         q_pool = asym(ms["hid_pooled"])
-        pm = _mq(q_hid.scale / (256.0 * q_pool.scale))
+        pm = _mq(q_hid.scale / (256.0 * q_pool.scale), "pool_mult")
     else:
         q_pool = asym(ms["resid_pooled"])
-        pm = _mq(q_res[-1].scale / (256.0 * q_pool.scale))
+        pm = _mq(q_res[-1].scale / (256.0 * q_pool.scale), "pool_mult")
     # final affine norm folded into the classifier: W (a p + c) + b
     if cfg.norm == "batchnorm":
         a, c = fm.norm_f_weight.astype(np.float64), fm.norm_f_bias.astype(np.float64)
@@ -497,7 +610,13 @@ def quantize_model(fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = Fals
     W_cls = fm.cls_w.astype(np.float64) * a[None, :]
     b_cls = fm.cls_w.astype(np.float64) @ c + fm.cls_b
     q_logit = asym(logits)
-    cls = quant_linear(W_cls, b_cls, q_pool, q_logit)
+    cls = quant_linear(W_cls, b_cls, q_pool, q_logit, "classifier")
+    for name, p in (("stem", stem), ("classifier", cls)):
+        _in_range(f"{name} inputs", p.W.shape[1], (1, MAX_DIM))
+        _in_range(f"{name}.mult", p.mult, MULT_RANGE)
+        _in_range(f"{name}.shift", p.shift, SHIFT_RANGE)
+    _in_range("pool_mult", pm[0], MULT_RANGE)
+    _in_range("pool_shift", pm[1], SHIFT_RANGE)
     return QModel(
         cfg,
         fm.channels,

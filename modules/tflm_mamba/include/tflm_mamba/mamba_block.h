@@ -70,11 +70,13 @@ void tm_block_f32_run(const tm_block_config *cfg, const tm_block_f32_weights *w,
  * folded into in_proj (it runs as TM_NORM_NONE); TM_NORM_RMSNORM runs `norm` (norm.h) first and
  * in_proj reads its output. Element-wise functions are int8 tables (fixed_point.h).
  *
- * Contract on the parameters (the quantiser guarantees it; the sanitizer fuzz test
- * tests/python/test_kernels_fuzz.py runs random values anywhere inside it): zero points in
- * [-128, 127]; every multiplier shift in [-31, 30]; ssm.bx_shift in [-24, 6];
- * |A_q20| <= (2^31 - 1) / 255; biases small enough that no int32 accumulator overflows
- * (|bias| <= 2^20 with at most 256 inputs per output is always safe). Any int8 input is valid.
+ * Contract on the parameters, checked by tm_validate_block_q8 (mamba_validate.h, which lists
+ * every bound) and kept by the quantiser (quantize.check_block_q8): dimensions in [1, 256];
+ * zero points in [-128, 127]; every multiplier shift in [-31, 30]; ssm.bx_shift in [-24, 6];
+ * |A_q20| <= (2^31 - 1) / 255; |bias| <= 2^30, so with at most 256 inputs per output no int32
+ * accumulator overflows. Any int8 input is valid. The sanitizer fuzz tests run random values
+ * anywhere inside the contract (tests/python/test_kernels_fuzz.py) and outside it
+ * (tests/python/test_libfuzzer.py: the validator refuses or the kernels run clean).
  */
 typedef struct {
 	int32_t in_zp;              /* zero point of u */

@@ -17,6 +17,7 @@
 
 #include "tflm_mamba/fixed_point.h"
 #include "tflm_mamba/mamba_model.h"
+#include "tflm_mamba/mamba_validate.h"
 
 static uint64_t rng_state;
 
@@ -235,6 +236,13 @@ static uint32_t fuzz_case(void)
 	tm_block_q8_weights blocks[TM_MAX_LAYERS];
 	for (int32_t i = 0; i < mc.n_layers; i++) {
 		blocks[i] = rnd_block(c);
+		/* the validator accepts every draw: it checks the contract, not a narrower one */
+		tm_valid_error err;
+		if (tm_validate_block_q8(c, &blocks[i], &err) != TM_VALID) {
+			fprintf(stderr, "validator refused an in-contract block: %s[%d] = %lld\n", err.field,
+				(int)err.index, (long long)err.value);
+			exit(3);
+		}
 	}
 	tm_model_q8_weights w;
 	memset(&w, 0, sizeof(w));
