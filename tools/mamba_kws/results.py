@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .errors import KWSError
+from .errors import ArgumentParser, KWSError
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
@@ -216,8 +216,8 @@ def replace_block(text: str, block: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="results.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="results.py", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", default="runs/kws_mamba", help="the trained run folder (default runs/kws_mamba)")
     p.add_argument("--minutes", type=float, default=60.0, help="the stream_eval length that `make results` uses")
     p.add_argument("--out", default="results.json", help="where to write the figures (default results.json)")
