@@ -11,7 +11,7 @@ ifneq ($(wildcard ../shared/teachers),)
 export KWS_TEACHERS ?= $(abspath ../shared/teachers)
 endif
 
-.PHONY: setup kokoro model demo train test lint clean
+.PHONY: setup kokoro model demo train test lint clean firmware-models firmware-headers
 
 setup:
 	@bash tools/setup_env.sh
@@ -46,6 +46,17 @@ demo: setup
 	$(PY) tools/size_table.py $(RUN) --json $(RUN)/size_table.json --plot $(RUN)/size_table.png
 	$(PY) tools/stream_eval.py --checkpoint $(RUN)/best.pt --minutes 15 --out $(RUN)/stream
 	@echo "demo done: outputs in $(RUN)/"
+
+## firmware-models: app/model/*.tflite from checkpoints (the fused models from CHECKPOINT, the builtin-op model
+## from the --qat fine-tuning's QAT_CHECKPOINT), a provenance JSON beside each, and the headers in app/src/generated/
+CHECKPOINT ?= $(RUN)/best.pt
+QAT_CHECKPOINT ?= $(RUN)_int8/best.pt
+firmware-models: setup
+	$(PY) tools/firmware_models.py --checkpoint $(CHECKPOINT) --qat-checkpoint $(QAT_CHECKPOINT) --config $(CONFIG)
+
+## firmware-headers: only the headers in app/src/generated/ (and the streaming body) from app/model/*.tflite
+firmware-headers: setup
+	$(PY) tools/gen_firmware.py --config $(CONFIG)
 
 train: setup
 	$(PY) tools/train.py --config $(CONFIG) --out $(RUN)

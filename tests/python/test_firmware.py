@@ -254,3 +254,46 @@ def test_stream_body_refuses_a_whole_window_model_in_one_line(tmp_path, capsys) 
     assert cli_main(main, args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--streaming" in err[0]
+
+
+def test_firmware_models_records_provenance(tmp_path, monkeypatch, capsys) -> None:
+    """tools/firmware_models.py (make firmware-models): each model file it makes gets a provenance naming
+    the checkpoint's sha256, the config and the commands (the export and fused_tflite steps faked here;
+    the real ones need a trained checkpoint). A missing checkpoint is one line."""
+    from mamba_kws import firmware_models as fm
+    from mamba_kws import provenance
+    from mamba_kws.errors import cli_main
+
+    assert cli_main(fm.main, ["--checkpoint", str(tmp_path / "none.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no checkpoint" in err[0]
+
+    ck, qat = tmp_path / "run" / "best.pt", tmp_path / "run_int8" / "best.pt"
+    for path, data in ((ck, b"float"), (qat, b"qat")):
+        path.parent.mkdir()
+        path.write_bytes(data)
+
+    def fake_run(script: str, args: list[str]) -> tuple[str, str]:
+        out = Path(args[args.index("--out") + 1])
+        out = out if out.is_absolute() else REPO / out
+        if script == "export.py":
+            out.mkdir(parents=True)
+            (out / "model_int8.tflite").write_bytes(b"TFL3 builtin")
+            (out / "report.json").write_text(json.dumps({"torch_accuracy": 0.9, "test_clips": 10, "models": {
+                "int8": {"arena_bytes": 1000, "vs_torch_in_tflm": {"top1_agreement": 0.98}}}}))
+        else:
+            out.write_bytes(b"TFL3 " + " ".join(args).encode())
+        return f"python tools/{script} {' '.join(args)}", ""
+
+    monkeypatch.setattr(fm, "_run", fake_run)
+    models = tmp_path / "model"
+    rows = fm.make_models(ck, qat, MODEL_YAML, models, tmp_path / "work")
+    assert [r["file"] for r in rows] == ["model_int8.tflite", "fused_int8.tflite", "fused_stream_int8.tflite"]
+    for row in rows:
+        f = models / row["file"]
+        assert provenance.check(f) == []
+        meta = provenance.load(f)
+        src = qat if row["file"] == "model_int8.tflite" else ck
+        assert meta["source"]["sha256"] == provenance.sha256_file(src)
+        assert meta["config"]["name"] == "kws_mamba" and meta["commands"][0].startswith("python tools/")
+    assert provenance.load(models / "model_int8.tflite")["accuracy"]["int8_in_tflm_vs_torch"]["top1_agreement"] == 0.98

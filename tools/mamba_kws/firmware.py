@@ -796,6 +796,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated images the clips must pass: stream (the fused streaming model, "
                         "qemu_cortex_m3's default), window (the fused whole-window model), builtin (the "
                         "builtin-op model; mps2/an385). Default: all three")
+    p.add_argument("--arena-bytes", type=int, default=None,
+                   help="the builtin-op model's arena on the host, if known (tools/export.py's report.json); "
+                        "default: the header's if it was made from the same file, else measured")
     p.add_argument("--check", action="store_true", help="only check that the model sources are up to date")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
@@ -812,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
     # the arenas measured before, where the headers were made from the same files (measuring takes a while)
     body = body_path(stream) if stream is not None else None
     files = generate(cfg, Path(args.tflite), out, Path(args.clips) if args.clips else None,
-                     arena_of(out / f"{MODEL_SYMBOL}.h", Path(args.tflite)), fused,
+                     args.arena_bytes or arena_of(out / f"{MODEL_SYMBOL}.h", Path(args.tflite)), fused,
                      arena_of(out / "fused" / f"{MODEL_SYMBOL}.h", fused), stream,
                      arena_of(out / STREAM_DIR / f"{MODEL_SYMBOL}.h", body),
                      clip_images=tuple(w.strip() for w in args.clip_images.split(",") if w.strip()),

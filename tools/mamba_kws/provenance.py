@@ -80,7 +80,12 @@ def write(model: Path, source: dict[str, Any], commands: list[str], config: dict
 
 def derived(model: Path, src: Path, what: str, command: str) -> Path:
     """Provenance of a file made from another model file `src`: its source is `src` (name, sha256);
-    config and accuracy are carried over from `src`'s provenance where it has one."""
+    config and accuracy are carried over from `src`'s provenance where it has one. A provenance that
+    already names these bytes and this source is kept as it is (its revision is when they were made)."""
+    old = load(model)
+    if old is not None and old.get("sha256") == sha256_file(model) and old.get("file") == Path(model).name \
+            and old.get("source") == {"model": Path(src).name, "sha256": sha256_file(src)}:
+        return json_path(model)
     parent = load(src)
     return write(model, {"model": Path(src).name, "sha256": sha256_file(src)}, [command],
                  parent.get("config") if parent else None, parent.get("accuracy") if parent else None, what)
