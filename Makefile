@@ -11,7 +11,7 @@ ifneq ($(wildcard ../shared/teachers),)
 export KWS_TEACHERS ?= $(abspath ../shared/teachers)
 endif
 
-.PHONY: setup kokoro model demo results train test lint clean fuzz
+.PHONY: setup kokoro model demo results train test lint clean fuzz firmware-models firmware-headers
 
 setup:
 	@bash tools/setup_env.sh
@@ -56,6 +56,17 @@ results: setup
 	$(PY) tools/bench_kernels.py --checkpoint $(RUN)/best.pt --clips 0 --json $(RUN)/bench_kernels.json
 	$(PY) tools/stream_eval.py --checkpoint $(RUN)/best.pt --minutes $(RESULTS_MINUTES) --out $(RUN)/stream
 	$(PY) tools/results.py --run $(RUN) --minutes $(RESULTS_MINUTES) --out results.json --readme README.md
+
+## firmware-models: app/model/*.tflite from checkpoints (the fused models from CHECKPOINT, the builtin-op model
+## from the --qat fine-tuning's QAT_CHECKPOINT), a provenance JSON beside each, and the headers in app/src/generated/
+CHECKPOINT ?= $(RUN)/best.pt
+QAT_CHECKPOINT ?= $(RUN)_int8/best.pt
+firmware-models: setup
+	$(PY) tools/firmware_models.py --checkpoint $(CHECKPOINT) --qat-checkpoint $(QAT_CHECKPOINT) --config $(CONFIG)
+
+## firmware-headers: only the headers in app/src/generated/ (and the streaming body) from app/model/*.tflite
+firmware-headers: setup
+	$(PY) tools/gen_firmware.py --config $(CONFIG)
 
 train: setup
 	$(PY) tools/train.py --config $(CONFIG) --out $(RUN)

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from mamba_kws import boards
 from mamba_kws.elf import load_elf
-from mamba_kws.elf.build import detect
+from mamba_kws.elf.build import detect, workspace_roots
 from mamba_kws.elf.report import analyse, components, main
 from mamba_kws.errors import cli_main
 
@@ -30,14 +30,15 @@ SOURCES = ("startup.c", "app/main.c", "model/model_data.c", "modules/tflm_mamba/
            "tflm_standin/tensorflow/lite/micro/micro_interpreter.cc")
 
 
-def _build(out: Path, name: str, defines: tuple[str, ...] = ()) -> Path:
-    """Compile each source to out/obj/<its path>.o (so the linker map names them), link with a map."""
+def _build(out: Path, name: str, defines: tuple[str, ...] = (), sources: dict[str, Path] | None = None) -> Path:
+    """Compile each source (default: the fixture's) to out/obj/<its path>.o (so the linker map names
+    them), link with a map."""
     objs = []
-    for src in SOURCES:
+    for src, path in (sources or {s: FIX / s for s in SOURCES}).items():
         obj = out / "obj" / f"{src}.o"
         obj.parent.mkdir(parents=True, exist_ok=True)
         cxx = ["arm-none-eabi-g++", "-fno-exceptions", "-fno-rtti"] if src.endswith(".cc") else ["arm-none-eabi-gcc"]
-        _run([*cxx, *CFLAGS, *defines, "-c", str(FIX / src), "-o", str(obj)])
+        _run([*cxx, *CFLAGS, *defines, "-c", str(path), "-o", str(obj)])
         objs.append(str(obj))
     elf = out / f"{name}.elf"
     r = _run(["arm-none-eabi-gcc", *CFLAGS, "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
@@ -158,6 +159,46 @@ def test_attribution_from_dwarf(elves):
     assert rows["app"]["ram"] == nm["scores"] + nm["result"] + nm["gain"] + nm["features"] + nm["tensor_arena"]
     assert rows["app"]["flash"] == nm["main"] + nm["scores"] + nm["gain"]
     assert rows["model weights"]["flash"] == nm["g_model"] + nm["g_model_len"]
+
+
+def test_workspace_under_a_folder_named_zephyr(tmp_path):
+    """~/zephyr/kws-workspace/: the DWARF paths of the app, the kernel module and the model all contain
+    "/zephyr/"; relative to the build's roots (CMakeCache.txt, zephyr_modules.txt) they are still the
+    app's, the module's and Zephyr's."""
+    ws = tmp_path / "zephyr" / "kws-workspace"
+    where = {"startup.c": ws / "zephyr" / "arch" / "arm" / "core" / "startup.c",
+             "app/main.c": ws / "mamba-kws" / "app" / "src" / "main.c",
+             "model/model_data.c": ws / "mamba-kws" / "app" / "src" / "model_data.c",
+             "modules/tflm_mamba/ssm_scan.c": ws / "mamba-kws" / "modules" / "tflm_mamba" / "src" / "ssm_scan.c",
+             "tflm_standin/tensorflow/lite/micro/micro_interpreter.cc":
+                 ws / "optional" / "modules" / "lib" / "tflite-micro" / "tensorflow" / "lite" / "micro" / "mi.cc"}
+    for src, dst in where.items():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(FIX / src, dst)
+    build = ws / "mamba-kws" / "build"
+    elf = _build(build / "zephyr", "zephyr", sources=dict(zip(SOURCES, where.values(), strict=True)))
+    assert "/zephyr/" in str(where["app/main.c"])
+
+    def comp_of() -> dict[str, str]:
+        return {s.name: s.component for s in load_elf(elf, progress=False, roots=workspace_roots(elf)).symbols}
+
+    assert workspace_roots(elf) is None  # no build folder: the absolute paths decide
+    before = comp_of()
+    assert before["main"] == before["tensor_arena"] == "Zephyr drivers/subsys"  # what the roots fix
+
+    (build / "CMakeCache.txt").write_text(
+        f"APPLICATION_SOURCE_DIR:PATH={ws / 'mamba-kws' / 'app'}\nZEPHYR_BASE:PATH={ws / 'zephyr'}\n")
+    (build / "zephyr_modules.txt").write_text(
+        f'"mamba-kws":"{ws / "mamba-kws"}":"{ws / "mamba-kws"}"\n'
+        f'"tflite-micro":"{ws / "optional" / "modules" / "lib" / "tflite-micro"}":"x"\n')
+    roots = workspace_roots(elf)
+    assert roots.relative(str(where["app/main.c"])) == "@app/src/main.c"
+    comp = comp_of()
+    assert comp["main"] == comp["features"] == comp["tensor_arena"] == comp["scores"] == "app"
+    assert comp["g_model"] == "model weights"
+    assert comp["ssm_scan_step"] == comp["h_state"] == "tflm_mamba kernels"
+    assert comp["_ZN6tflite16MicroInterpreter6InvokeEi"] == "TFLM"
+    assert comp["reset_handler"] == "Zephyr kernel"  # zephyr/arch/
 
 
 def test_overlapping_symbols_count_once(elves):

@@ -1,10 +1,10 @@
-"""The KWS firmware's generated sources (app/src/generated) against the model and the host tools.
+"""The KWS firmware's generated headers (app/src/generated) against the model files and the host tools.
 
-No Zephyr here: the generated files are regenerated and compared, the front-end constants are
-checked against pymicro-features (the host front end), the clip set is decoded from its C source
-and run through the image's model on the host (mamba_kws.firmware.ImageModel: builtin ops in the
-PyPI TFLM, MAMBA_BLOCK in the C core), and the firmware's detector (app/src/detector.c, plain C)
-is compiled for the host and run against mamba_kws.detection.Detector.
+No Zephyr here: the generated files are regenerated and compared, the model files' provenance is
+checked against them, the front-end constants are checked against pymicro-features (the host front
+end), the built-in clips (app/clips) are run through the image's model on the host
+(mamba_kws.firmware.ImageModel: builtin ops in the PyPI TFLM, MAMBA_BLOCK in the C core), and the
+firmware's detector (app/src/detector.c, plain C) is compiled for the host and run against mamba_kws.detection.Detector.
 """
 
 from __future__ import annotations
@@ -26,18 +26,21 @@ from mamba_kws.firmware import (
     NOISE_LABEL,
     FusedHost,
     ImageModel,
+    body_path,
     check_generated,
     clip_ok,
+    clips_header,
     host_scores,
     params_header,
-    parse_clips_c,
     quantize_c,
+    read_clips,
     sha256_samples,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 GEN = REPO / "app" / "src" / "generated"
 MODELS = REPO / "app" / "model"
+CLIPS = REPO / "app" / "clips"
 MODEL_YAML = REPO / "models" / "kws_mamba.yaml"
 
 
@@ -57,8 +60,56 @@ def cfg():
 def test_generated_sources_are_up_to_date(cfg) -> None:
     stale = check_generated(cfg, MODELS / "model_int8.tflite", GEN, MODELS / "fused_int8.tflite",
                             MODELS / "fused_stream_int8.tflite")
-    assert stale == [], f"run tools/gen_firmware.py: {stale} differ"
+    assert stale == [], f"run make firmware-headers: {stale} differ"
     assert (GEN / "kws_params.h").read_text() == params_header(cfg)
+    assert (GEN / "kws_clips.h").read_text() == clips_header(json.loads((CLIPS / "clips.json").read_text()))
+
+
+def test_no_generated_c_in_git() -> None:
+    """Model and clip data become C at build time (app/CMakeLists.txt): only small headers are committed."""
+    out = subprocess.run(["git", "-C", str(REPO), "ls-files", "app"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    big = [f for f in out if f.endswith((".c", ".cc", ".h")) and (REPO / f).stat().st_size > 40_000]
+    assert big == [], f"large C sources in git (make them at build time): {big}"
+    cmake = (REPO / "app" / "CMakeLists.txt").read_text()
+    for model in ("model_int8.tflite", "fused_int8.tflite", body_path(MODELS / "fused_stream_int8.tflite").name):
+        assert f"model/{model}" in cmake, model
+    assert "generate_inc_file_for_target" in cmake
+
+
+@pytest.mark.parametrize("name", ["model_int8.tflite", "fused_int8.tflite", "fused_stream_int8.tflite",
+                                  "fused_stream_int8_body.tflite"])
+def test_model_files_have_provenance(name) -> None:
+    """Each app/model/*.tflite has a JSON beside it naming its bytes (sha256) and its source; the
+    headers name the same bytes (kws_model.h states the sha256 of the file the image embeds)."""
+    from mamba_kws import provenance
+
+    assert sorted(p.name for p in MODELS.glob("*.tflite")) == sorted(
+        ["model_int8.tflite", "fused_int8.tflite", "fused_stream_int8.tflite", "fused_stream_int8_body.tflite"])
+    assert provenance.check(MODELS / name) == []
+    meta = provenance.load(MODELS / name)
+    assert meta["source"] and meta["commands"] and meta["config"]["name"] == "kws_mamba"
+    header = {"model_int8.tflite": GEN, "fused_int8.tflite": GEN / "fused",
+              "fused_stream_int8_body.tflite": GEN / "fused_stream"}.get(name)
+    if header is not None:
+        assert meta["sha256"] in (header / "kws_model.h").read_text()
+
+
+def test_provenance_check_finds_a_replaced_model(tmp_path) -> None:
+    from mamba_kws import provenance
+
+    m = tmp_path / "m.tflite"
+    m.write_bytes(b"TFL3 one")
+    assert provenance.check(m) == ["m.tflite: no provenance m.json beside it"]
+    provenance.write(m, {"checkpoint": "x.pt", "sha256": "0" * 64}, ["make firmware-models"])
+    assert provenance.check(m) == []
+    body = tmp_path / "m_body.tflite"
+    body.write_bytes(b"TFL3 body")
+    provenance.derived(body, m, "a part of m", "python tools/gen_firmware.py")
+    assert provenance.check(body) == []
+    m.write_bytes(b"TFL3 two")  # replaced, provenance and body not remade
+    assert "differ" in provenance.check(m)[0]
+    assert "another m.tflite" in provenance.check(body)[0]
 
 
 class _Window(ctypes.Structure):
@@ -156,8 +207,9 @@ def test_frontend_constants_match_pymicro_features(cfg) -> None:
 
 
 def test_builtin_clips_decode_with_expected_labels() -> None:
-    clips = parse_clips_c((GEN / "kws_clips.c").read_text())
-    manifest = json.loads((GEN / "clips.json").read_text())["clips"]
+    clips = read_clips(CLIPS)
+    manifest = json.loads((CLIPS / "clips.json").read_text())["clips"]
+    assert sorted(p.name for p in CLIPS.glob("*.pcm")) == sorted(c["file"] for c in manifest)
     labels = [lab for lab, _ in clips]
     assert labels == [c["label"] for c in manifest]
     assert sorted(labels) == sorted([SILENCE_LABEL, *SC_KEYWORDS, NOISE_LABEL])
@@ -180,12 +232,12 @@ def test_builtin_clips_are_detected_by_the_image_models_on_the_host(cfg, images,
     """What twister checks on QEMU, on the host: each clip through each image's model and mode
     (clips.json: qemu_cortex_m3's fused streaming default, the fused whole window, the builtin-op
     model of mps2/an385), with the recorded margin to the threshold."""
-    meta = json.loads((GEN / "clips.json").read_text())
+    meta = json.loads((CLIPS / "clips.json").read_text())
     want = [("fused_stream_int8.tflite", "stream"), ("fused_int8.tflite", "window"), ("model_int8.tflite", "window")]
     assert [(i["model"], i["mode"]) for i in meta["images"]] == want
     name, mode = want[k]
     image = images[name] if name in images else ImageModel(cfg, MODELS / name, mode)
-    clips = parse_clips_c((GEN / "kws_clips.c").read_text())
+    clips = read_clips(CLIPS)
     if k == 2:  # the builtin-op model is slow in the PyPI TFLM (~3 s a clip): clip set 0 here
         clips = clips[:3]  # (tools/gen_firmware.py --clips checked all of them when it picked them)
     for (lab, samples), entry in zip(clips, meta["clips"], strict=False):
@@ -203,7 +255,7 @@ def test_stream_readout_equals_window_model_on_the_first_window(cfg, images) -> 
     step of the readout equals the streaming .tflite's own per-step softmax."""
     full = FusedHost((MODELS / "fused_stream_int8.tflite").read_bytes())
     w, s = images["fused_int8.tflite"], images["fused_stream_int8.tflite"]
-    for lab, samples in parse_clips_c((GEN / "kws_clips.c").read_text())[:6]:
+    for lab, samples in read_clips(CLIPS)[:6]:
         f = compute_features(samples, cfg.features)
         w.reset()
         s.reset()
@@ -265,7 +317,51 @@ def test_stream_body_refuses_a_whole_window_model_in_one_line(tmp_path, capsys) 
 
     with pytest.raises(FirmwareError, match="not a fused streaming model"):
         stream_body((MODELS / "fused_int8.tflite").read_bytes())
-    args = ["--stream-tflite", str(MODELS / "fused_int8.tflite"), "--out", str(tmp_path), "--fused-tflite", "none"]
+    args = ["--stream-tflite", str(MODELS / "fused_int8.tflite"), "--out", str(tmp_path), "--fused-tflite", "none",
+            "--clips-dir", str(tmp_path / "clips")]
     assert cli_main(main, args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--streaming" in err[0]
+
+
+def test_firmware_models_records_provenance(tmp_path, monkeypatch, capsys) -> None:
+    """tools/firmware_models.py (make firmware-models): each model file it makes gets a provenance naming
+    the checkpoint's sha256, the config and the commands (the export and fused_tflite steps faked here;
+    the real ones need a trained checkpoint). A missing checkpoint is one line."""
+    from mamba_kws import firmware_models as fm
+    from mamba_kws import provenance
+    from mamba_kws.errors import cli_main
+
+    assert cli_main(fm.main, ["--checkpoint", str(tmp_path / "none.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no checkpoint" in err[0]
+
+    ck, qat = tmp_path / "run" / "best.pt", tmp_path / "run_int8" / "best.pt"
+    for path, data in ((ck, b"float"), (qat, b"qat")):
+        path.parent.mkdir()
+        path.write_bytes(data)
+
+    def fake_run(script: str, args: list[str]) -> tuple[str, str]:
+        out = Path(args[args.index("--out") + 1])
+        out = out if out.is_absolute() else REPO / out
+        if script == "export.py":
+            out.mkdir(parents=True)
+            (out / "model_int8.tflite").write_bytes(b"TFL3 builtin")
+            (out / "report.json").write_text(json.dumps({"torch_accuracy": 0.9, "test_clips": 10, "models": {
+                "int8": {"arena_bytes": 1000, "vs_torch_in_tflm": {"top1_agreement": 0.98}}}}))
+        else:
+            out.write_bytes(b"TFL3 " + " ".join(args).encode())
+        return f"python tools/{script} {' '.join(args)}", ""
+
+    monkeypatch.setattr(fm, "_run", fake_run)
+    models = tmp_path / "model"
+    rows = fm.make_models(ck, qat, MODEL_YAML, models, tmp_path / "work")
+    assert [r["file"] for r in rows] == ["model_int8.tflite", "fused_int8.tflite", "fused_stream_int8.tflite"]
+    for row in rows:
+        f = models / row["file"]
+        assert provenance.check(f) == []
+        meta = provenance.load(f)
+        src = qat if row["file"] == "model_int8.tflite" else ck
+        assert meta["source"]["sha256"] == provenance.sha256_file(src)
+        assert meta["config"]["name"] == "kws_mamba" and meta["commands"][0].startswith("python tools/")
+    assert provenance.load(models / "model_int8.tflite")["accuracy"]["int8_in_tflm_vs_torch"]["top1_agreement"] == 0.98

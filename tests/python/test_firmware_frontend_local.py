@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mamba_kws.features import FEATURE_SCALE, compute_features
-from mamba_kws.firmware import parse_clips_c
+from mamba_kws.firmware import read_clips
 
 REPO = Path(__file__).resolve().parents[2]
 TFLM = Path(os.environ.get("KWS_TFLM_DIR", "/work/zw/optional/modules/lib/tflite-micro"))
@@ -73,7 +73,7 @@ def firmware_features(lib, audio: np.ndarray) -> np.ndarray:
 
 
 def test_firmware_front_end_equals_pymicro_features(fe_lib) -> None:
-    clips = parse_clips_c((REPO / "app/src/generated/kws_clips.c").read_text())
+    clips = read_clips(REPO / "app" / "clips")
     for label, samples in clips:
         dev = firmware_features(fe_lib, samples) * FEATURE_SCALE
         host = compute_features(samples).astype(np.float64)

@@ -1,7 +1,9 @@
 /*
  * The TFLM custom op MAMBA_BLOCK on the target (scenario tflm_mamba.op: built with TFLM).
- * The test models are one int8 MAMBA_BLOCK node (src/test_data.h, from
- * mamba_kws.fused_tflite.build_block); the expected outputs are the numpy oracle's.
+ * The test models are one int8 MAMBA_BLOCK node (models/*.tflite, from
+ * mamba_kws.fused_tflite.build_block, made C at build time): whole sequence, one step per
+ * Invoke, and one whose options do not match its tensors (d_state + 1), which Prepare must
+ * refuse. The expected outputs are the numpy oracle's (src/test_models.h).
  *
  * Malformed models (suite tflm_mamba_bad_model): a RAM copy of the whole-sequence model with
  * one thing broken in place (an option past its range, a const tensor value past its range,
@@ -20,6 +22,16 @@
 #include "tflm_mamba_ops.h"
 
 namespace {
+
+alignas(16) const uint8_t td_tflite_block_whole[] = {
+#include "block_whole.inc"
+};
+alignas(16) const uint8_t td_tflite_block_step[] = {
+#include "block_step.inc"
+};
+alignas(16) const uint8_t td_tflite_block_bad[] = {
+#include "block_bad.inc"
+};
 
 constexpr size_t kArenaBytes = 16 * 1024;
 alignas(16) uint8_t arena[kArenaBytes];

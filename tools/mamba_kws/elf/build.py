@@ -7,12 +7,15 @@ Looked up in this order (the first that answers wins; each says where its figure
   3. build/zephyr/zephyr.dts: the chosen zephyr,flash and zephyr,sram nodes' reg sizes.
 When the linker map is there, its FLASH/RAM lengths are what this build may really use
 (a bootloader or a partition can make them smaller than the board's), so they replace the table's.
+
+`workspace_roots` reads the folders the build came from (CMakeCache.txt, zephyr_modules.txt), so that
+a source is attributed by its path inside the app, Zephyr or a module, wherever the workspace lies.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..boards import Board, find_board
@@ -186,3 +189,63 @@ def detect(elf: Path) -> Limits | None:
 
 def from_board(board: Board) -> Limits:
     return Limits(board.name, board.flash_bytes, board.ram_bytes, "board table, --board", board.ram_base)
+
+
+@dataclass
+class Roots:
+    """The workspace's folders a build names: the app, the build dir, ZEPHYR_BASE, each module.
+
+    `relative(path)` writes a source path as "@<root>/<path inside it>" ("@app/src/main.c",
+    "@zephyr/kernel/sched.c", "@module/tflite-micro/tensorflow/...", "@build/zephyr/..."): the
+    innermost root that holds it wins, so an app inside a module is the app. A path under no
+    root stays as it was (components.py's absolute-path rules then apply).
+    """
+
+    dirs: list[tuple[str, str]] = field(default_factory=list)  # (name, absolute folder)
+
+    def add(self, name: str, folder: str | Path) -> None:
+        d = str(folder).rstrip("/")
+        if d.startswith("/") and len(d) > 1:
+            self.dirs.append((name, d))
+            self.dirs.sort(key=lambda nd: -len(nd[1]))
+
+    def relative(self, path: str | None) -> str | None:
+        if path is None:
+            return None
+        for name, d in self.dirs:
+            if path.startswith(d + "/"):
+                return f"@{name}/{path[len(d) + 1:]}"
+        return path
+
+
+def _cmake_cache(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text(errors="replace").splitlines():
+        m = re.match(r"^([A-Za-z_][\w.-]*):[A-Z]+=(.*)$", line)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def workspace_roots(elf: Path) -> Roots | None:
+    """The roots of the Zephyr build that made `elf` (build/zephyr/zephyr.elf: build/CMakeCache.txt and
+    build/zephyr_modules.txt), or None when it is not in a build directory."""
+    d = elf.resolve().parent
+    cache = next((c / "CMakeCache.txt" for c in (d, d.parent) if (c / "CMakeCache.txt").is_file()), None)
+    if cache is None:
+        return None
+    build = cache.parent
+    roots = Roots()
+    roots.add("build", build)
+    values = _cmake_cache(cache)
+    if values.get("APPLICATION_SOURCE_DIR"):
+        roots.add("app", values["APPLICATION_SOURCE_DIR"])
+    if values.get("ZEPHYR_BASE"):
+        roots.add("zephyr", values["ZEPHYR_BASE"])
+    modules = build / "zephyr_modules.txt"  # one line a module: "name":"folder":"cmake folder"
+    if modules.is_file():
+        for line in modules.read_text(errors="replace").splitlines():
+            m = re.match(r'^"([^"]+)":"([^"]+)"', line)
+            if m:
+                roots.add(f"module/{m.group(1)}", m.group(2))
+    return roots

@@ -4,6 +4,11 @@ A rule looks at the symbol's source path (the DWARF compile unit's DW_AT_name, j
 DW_AT_comp_dir; or, without debug info, the object file the linker map placed it from) or at
 its (mangled) symbol name. Path rules only apply when one of those is known; symbol-name rules
 catch what is left (libc without -g, mangled C++ namespaces, the model array wherever it is).
+
+A path inside one of the build's roots comes relative to it ("@app/src/main.c", "@zephyr/kernel/sched.c",
+"@module/<name>/...", "@build/..."; build.workspace_roots), so the folder the workspace lies in (say
+~/zephyr/kws-workspace/) cannot decide the component. Other paths (no build folder beside the ELF, a
+linker-map path relative to the build folder) are matched as they are.
 """
 
 from __future__ import annotations
@@ -46,10 +51,12 @@ RULES: list[Rule] = [
     Rule("tflm_mamba kernels", "path", r"modules/tflm_mamba/", "the project's kernel module"),
     Rule("CMSIS-NN", "path", r"(?i)cmsis[-_]nn", "CMSIS-NN sources"),
     Rule("TFLM", "path", r"tflite-micro|tflite_micro|tensorflow/lite|flatbuffers", "TFLM sources"),
-    Rule("Zephyr kernel", "path", r"/zephyr/(kernel|arch|soc|lib/os)/", "zephyr/kernel, arch, soc"),
+    Rule("app", "path", r"^@app/", "the application's folder (a ztest suite's too)"),
+    Rule("Zephyr kernel", "path", r"(^@|/)zephyr/(kernel|arch|soc|lib/os)/", "zephyr/kernel, arch, soc"),
     Rule("libc/runtime", "path", r"picolibc|newlib|/libc/|/lib[cgm](_nano)?\.a|libgcc|libstdc\+\+|libsupc|compiler-rt",
          "C/C++ runtime"),
-    Rule("Zephyr drivers/subsys", "path", r"/zephyr/|/modules/hal/", "drivers, subsys, HALs, generated"),
+    Rule("Zephyr drivers/subsys", "path", r"^@zephyr/|^@build/|^@module/hal_|/zephyr/|/modules/hal/",
+         "drivers, subsys, HALs, generated"),
     Rule("app", "path", r"/app/|/tests/.*/src/", "the application (app/), or a ztest suite (tests/.../src/)"),
     # 3. what the name says (no debug info, or a library built without -g)
     Rule("tflm_mamba kernels", "symbol", r"^tm_|tflm_mamba|(?i:mamba)", "tm_* C core, MAMBA op registration"),

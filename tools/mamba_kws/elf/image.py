@@ -26,6 +26,7 @@ from elftools.elf.elffile import ELFFile
 from tqdm import tqdm
 
 from ..errors import KWSError
+from .build import Roots
 from .components import classify
 
 
@@ -242,7 +243,7 @@ def _lookup(ranges: list[tuple[int, int, str]], starts: list[int], addr: int) ->
 
 def load_elf(path: str | Path, dwarf: bool = True, progress: bool = True,
              map_objects: list[tuple[int, int, str]] | None = None,
-             ram_range: tuple[int, int] | None = None) -> ElfImage:
+             ram_range: tuple[int, int] | None = None, roots: Roots | None = None) -> ElfImage:
     """Sections, symbols (with source file and component) of a linked ARM firmware ELF.
 
     `ram_range` (start, end) is the board's RAM, when known: sections whose addresses lie
@@ -250,6 +251,7 @@ def load_elf(path: str | Path, dwarf: bool = True, progress: bool = True,
 
     A symbol's source is its DWARF compile unit; failing that (no -g, a library built without
     it), the object file the linker map (`map_objects`, from build.map_objects) placed it from.
+    `roots` (build.workspace_roots): the build's folders, so that components match paths inside them.
     """
     path = Path(path)
     elf, fh = _open(path)
@@ -282,7 +284,7 @@ def load_elf(path: str | Path, dwarf: bool = True, progress: bool = True,
         by_name = {s.name: s for s in sections}
         covered: dict[str, int] = {}  # per section: the end of the bytes already counted
         for s in sorted(symbols, key=lambda s: (s.section, s.addr, -s.size)):
-            s.component = classify(s.name, s.path)
+            s.component = classify(s.name, roots.relative(s.path) if roots else s.path)
             sec = by_name[s.section]
             # overlapping symbols (libgcc's several entry points into one routine) count their bytes once
             end = s.addr + s.size

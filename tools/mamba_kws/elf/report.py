@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..boards import get_board, load_boards, parse_size
-from .build import Limits, detect, find_map, from_board, map_objects
+from .build import Limits, detect, find_map, from_board, map_objects, workspace_roots
 from .components import COMPONENTS, NO_SYMBOL, RULES
 from .image import ElfImage, ElfReportError, load_elf
 
@@ -327,7 +327,8 @@ def _load(elf: Path, dwarf: bool, limits: Limits | None, map_path: Path | None =
         raise ElfReportError(f"{map_path}: no such linker map")
     map_path = map_path or (find_map(elf) if elf.is_file() else None)
     return load_elf(elf, dwarf=dwarf, map_objects=map_objects(map_path) if map_path else None,
-                    ram_range=limits.ram_range if limits else None)
+                    ram_range=limits.ram_range if limits else None,
+                    roots=workspace_roots(elf) if elf.is_file() else None)
 
 
 def _report(elf: Path, board: str | None, top: int, dwarf: bool) -> dict:
