@@ -24,31 +24,31 @@ static const uint8_t clip_0[] __aligned(4) = {
 };
 #endif
 #if KWS_CLIP_IN_SET(1)
-/* yes: yes/021-espeak-en-029-m5_nohash_0.wav */
+/* yes: yes/026-espeak-en-gb-x-rp-sandro_nohash_0.wav */
 static const uint8_t clip_1[] __aligned(4) = {
 #include "clips/01_yes.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(2)
-/* no: no/021-espeak-en-029-m5_nohash_0.wav */
+/* no: no/094-espeak-en-gb-x-gbcwmd-max_nohash_0.wav */
 static const uint8_t clip_2[] __aligned(4) = {
 #include "clips/02_no.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(3)
-/* up: up/026-espeak-en-gb-x-rp-sandro_nohash_0.wav */
+/* up: up/105-espeak-en-gb-scotland-grandma_nohash_0.wav */
 static const uint8_t clip_3[] __aligned(4) = {
 #include "clips/03_up.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(4)
-/* down: down/021-espeak-en-029-m5_nohash_0.wav */
+/* down: down/078-espeak-en-gb-pablo_nohash_0.wav */
 static const uint8_t clip_4[] __aligned(4) = {
 #include "clips/04_down.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(5)
-/* left: left/021-espeak-en-029-m5_nohash_0.wav */
+/* left: left/078-espeak-en-gb-pablo_nohash_0.wav */
 static const uint8_t clip_5[] __aligned(4) = {
 #include "clips/05_left.inc"
 };
@@ -60,13 +60,13 @@ static const uint8_t clip_6[] __aligned(4) = {
 };
 #endif
 #if KWS_CLIP_IN_SET(7)
-/* on: on/026-espeak-en-gb-x-rp-sandro_nohash_0.wav */
+/* on: on/032-espeak-en-029_nohash_0.wav */
 static const uint8_t clip_7[] __aligned(4) = {
 #include "clips/07_on.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(8)
-/* off: off/026-espeak-en-gb-x-rp-sandro_nohash_0.wav */
+/* off: off/094-espeak-en-gb-x-gbcwmd-max_nohash_0.wav */
 static const uint8_t clip_8[] __aligned(4) = {
 #include "clips/08_off.inc"
 };
@@ -78,7 +78,7 @@ static const uint8_t clip_9[] __aligned(4) = {
 };
 #endif
 #if KWS_CLIP_IN_SET(10)
-/* go: go/021-espeak-en-029-m5_nohash_0.wav */
+/* go: go/039-espeak-en-gb-x-rp-m2_nohash_0.wav */
 static const uint8_t clip_10[] __aligned(4) = {
 #include "clips/10_go.inc"
 };
