@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from mamba_kws import fused_tflite as ft
 from mamba_kws.config import REPO_ROOT
-from mamba_kws.export.flatbuf import schema
 from mamba_kws.fused import cbind
 from mamba_kws.fused.fixed_point import quantize_multiplier
 from mamba_kws.fused.quantize import QSSM, QBlock, QConv, QLinear, QuantizeError, check_block_q8
@@ -29,23 +28,7 @@ def core():
 
 def _blocks(data: bytes) -> list[tuple[dict, dict[str, np.ndarray]]]:
     """(options, {input name: const tensor}) of every MAMBA_BLOCK of a .tflite."""
-    s = schema()
-    m = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    sg = m.subgraphs[0]
-    dtypes = {s.TensorType.INT8: np.int8, s.TensorType.INT32: np.int32, s.TensorType.FLOAT32: np.float32}
-    out = []
-    for op in sg.operators:
-        code = m.operatorCodes[op.opcodeIndex]
-        if code.builtinCode != s.BuiltinOperator.CUSTOM:
-            continue
-        tensors = {}
-        for name, i in zip(ft.INT8_INPUTS, op.inputs, strict=True):
-            t = sg.tensors[i]
-            buf = m.buffers[t.buffer].data
-            if buf is not None and len(buf):
-                tensors[name] = np.frombuffer(bytes(bytearray(buf)), dtypes[t.type]).reshape(t.shape)
-        out.append((ft.decode_options(op.customOptions), tensors))
-    return out
+    return [(opts, tensors) for _, opts, tensors in ft.read_blocks(data)]
 
 
 def _shipped_blocks():

@@ -159,6 +159,27 @@ def decode_options(data: bytes | np.ndarray) -> dict:
     return flexbuffers.Loads(bytes(bytearray(data)))
 
 
+def read_blocks(data: bytes) -> list[tuple[bytes, dict, dict[str, np.ndarray]]]:
+    """(raw options, options, {input name: const tensor}) of every MAMBA_BLOCK of a .tflite's first subgraph."""
+    s = schema()
+    m = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    sg = m.subgraphs[0]
+    dtypes = {s.TensorType.INT8: np.int8, s.TensorType.INT32: np.int32, s.TensorType.FLOAT32: np.float32}
+    out = []
+    for op in sg.operators:
+        if m.operatorCodes[op.opcodeIndex].builtinCode != s.BuiltinOperator.CUSTOM:
+            continue
+        tensors = {}
+        for name, i in zip(INT8_INPUTS, op.inputs, strict=True):
+            t = sg.tensors[i]
+            buf = m.buffers[t.buffer].data
+            if buf is not None and len(buf):
+                tensors[name] = np.frombuffer(bytes(bytearray(buf)), dtypes[t.type]).reshape(t.shape)
+        raw = bytes(bytearray(op.customOptions))
+        out.append((raw, decode_options(raw), tensors))
+    return out
+
+
 # ---------------------------------------------------------------- a small graph builder
 
 

@@ -20,7 +20,6 @@ sys.path.insert(0, str(HERE.parents[3] / "tools"))
 
 from mamba_kws import fused_tflite as ft  # noqa: E402
 from mamba_kws.config import REPO_ROOT  # noqa: E402
-from mamba_kws.export.flatbuf import schema  # noqa: E402
 
 SCALARS = ft.INT8_OPTION_KEYS  # the order fuzz_block.c reads them in
 ENUMS = {
@@ -33,24 +32,8 @@ ENUMS = {
 
 def shipped_blocks() -> list[tuple[bytes, dict, dict[str, np.ndarray]]]:
     """(raw options, options, const tensors) of every MAMBA_BLOCK in the shipped fused models."""
-    s = schema()
-    out = []
-    for name in ("fused_int8.tflite", "fused_stream_int8.tflite"):
-        m = s.ModelT.InitFromPackedBuf(bytearray((REPO_ROOT / "app" / "model" / name).read_bytes()), 0)
-        sg = m.subgraphs[0]
-        for op in sg.operators:
-            if m.operatorCodes[op.opcodeIndex].builtinCode != s.BuiltinOperator.CUSTOM:
-                continue
-            tensors = {}
-            for tname, i in zip(ft.INT8_INPUTS, op.inputs, strict=True):
-                t = sg.tensors[i]
-                buf = m.buffers[t.buffer].data
-                if buf is not None and len(buf):
-                    dtype = np.int8 if t.type == s.TensorType.INT8 else np.int32
-                    tensors[tname] = np.frombuffer(bytes(bytearray(buf)), dtype).reshape(t.shape)
-            raw = bytes(bytearray(op.customOptions))
-            out.append((raw, ft.decode_options(raw), tensors))
-    return out
+    return [blk for name in ("fused_int8.tflite", "fused_stream_int8.tflite")
+            for blk in ft.read_blocks((REPO_ROOT / "app" / "model" / name).read_bytes())]
 
 
 def block_seed(opts: dict, t: dict[str, np.ndarray], flags: int = 0x1FFF, steps: int = 2) -> bytes:
