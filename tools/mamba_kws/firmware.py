@@ -774,8 +774,10 @@ def _show(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Generate the KWS firmware's sources (model arrays, parameter header, "
-                                            "built-in test clips) into app/src/generated/.")
+    p = argparse.ArgumentParser(description="Generate the KWS firmware's small headers (parameters, the model files' "
+                                            "lengths, sha256, ops and readout, the clip table) into app/src/generated/ "
+                                            "and the streaming model's body; the build makes the .tflite and clip "
+                                            "files C itself. --clips re-picks the built-in clips.")
     p.add_argument("--config", default=str(REPO / "models" / "kws_mamba.yaml"), help="model YAML")
     p.add_argument("--tflite", default=str(DEFAULT_TFLITE), help="int8 .tflite (default app/model/model_int8.tflite)")
     p.add_argument("--fused-tflite", default=str(DEFAULT_FUSED),
