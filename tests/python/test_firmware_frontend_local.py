@@ -2,7 +2,8 @@
 tflite-micro module) built for the host equals pymicro-features on the built-in clips, bit for bit.
 
 The micro-frontend sources are fetched code that CI does not have: this test runs where a Zephyr
-workspace with tflite-micro exists (KWS_TFLM_DIR, default /work/zw/optional/modules/lib/tflite-micro)
+workspace with tflite-micro exists (KWS_TFLM_DIR, default <west workspace>/modules/lib/tflite-micro, the workspace being
+the folder above this repo)
 and is skipped, saying so, elsewhere. CI checks the constants instead (test_firmware.py).
 """
 
@@ -20,7 +21,7 @@ from mamba_kws.features import FEATURE_SCALE, compute_features
 from mamba_kws.firmware import read_clips
 
 REPO = Path(__file__).resolve().parents[2]
-TFLM = Path(os.environ.get("KWS_TFLM_DIR", "/work/zw/optional/modules/lib/tflite-micro"))
+TFLM = Path(os.environ.get("KWS_TFLM_DIR", REPO.parent / "modules" / "lib" / "tflite-micro"))
 MF = "tensorflow/lite/experimental/microfrontend/lib"
 C_FILES = ["filterbank.c", "filterbank_util.c", "frontend.c", "frontend_util.c", "log_lut.c", "log_scale.c",
            "log_scale_util.c", "noise_reduction.c", "noise_reduction_util.c", "pcan_gain_control.c",
