@@ -36,7 +36,7 @@ def _fake_run(tmp_path: Path) -> Path:
 
 def test_collect_and_render(tmp_path):
     run = _fake_run(tmp_path)
-    res = results.collect(run, 60, tmp_path)
+    res = results.collect(run, 60)
     assert res["accuracy"]["models"] == {"kws_mamba": 0.9, "mlperf_int8": 0.9137}
     assert res["accuracy"]["command"].startswith("python tools/evaluate.py --checkpoint")
     assert len(res["checkpoints"]["best.pt"]) == 64
@@ -61,4 +61,4 @@ def test_cli_writes_readme_block_and_checks_it(tmp_path, capsys):
 
 def test_bad_run_is_one_error(tmp_path):
     with pytest.raises(KWSError, match="no best.pt"):
-        results.collect(tmp_path, 60, tmp_path)
+        results.collect(tmp_path, 60)

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from . import provenance
 from .errors import ArgumentParser, KWSError
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -42,19 +41,12 @@ STEPS: dict[str, dict[str, str]] = {
 TEACHERS = "ds_cnn_l,ds_cnn_s,mlperf_float,mlperf_int8,ensemble"
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def git_revision(repo: Path) -> str:
-    try:
-        rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+def git_revision() -> str:
+    """The commit (12 hex digits), '-dirty' when tracked files differ from it; 'unknown' outside git."""
+    rev = provenance.git_revision()
+    if rev is None:
         return "unknown"
-    return rev + ("-dirty" if dirty else "")
+    return rev["revision"][:12] + ("-dirty" if rev["dirty"] else "")
 
 
 def _read(path: Path) -> Any:
@@ -64,16 +56,16 @@ def _read(path: Path) -> Any:
         raise KWSError(f"{path}: unreadable ({exc}); rerun the command that writes it") from None
 
 
-def collect(run: Path, minutes: float, repo: Path) -> dict[str, Any]:
+def collect(run: Path, minutes: float) -> dict[str, Any]:
     """results.json's content from the outputs of STEPS in `run` (each present output; absent ones noted)."""
     if not (run / "best.pt").is_file():
         raise KWSError(f"{run}: no best.pt (a run folder of tools/train.py)")
     fmt = {"run": str(run), "teachers": TEACHERS, "minutes": f"{minutes:g}"}
     out: dict[str, Any] = {
-        "git_revision": git_revision(repo),
+        "git_revision": git_revision(),
         "date": dt.date.today().isoformat(),
         "run": str(run),
-        "checkpoints": {p.name: sha256(p) for p in sorted(run.glob("*.pt")) if p.name == "best.pt"},
+        "checkpoints": {"best.pt": provenance.sha256_file(run / "best.pt")},
         "missing": [],
     }
     for key, step in STEPS.items():
@@ -225,7 +217,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true",
                    help="write nothing: exit 1 if the README's tables differ from an existing --out file")
     args = p.parse_args(argv)
-    repo = Path(__file__).resolve().parents[2]
     out = Path(args.out)
     if args.check:
         if not out.is_file() or not args.readme:
@@ -233,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = readme_block(Path(args.readme).read_text()) == render(_read(out))
         print(f"{args.readme} {'matches' if ok else 'DIFFERS FROM'} {out}")
         return 0 if ok else 1
-    res = collect(Path(args.run), args.minutes, repo)
+    res = collect(Path(args.run), args.minutes)
     out.write_text(json.dumps(res, indent=2) + "\n")
     print(render(res))
     print(f"wrote {out}")
