@@ -17,6 +17,7 @@ from mamba_kws.export.bench import main as bench_export_main
 from mamba_kws.export.pipeline import main as export_main
 from mamba_kws.export.split import main as split_main
 from mamba_kws.fused_tflite import main as fused_tflite_main
+from mamba_kws.int8_costs import main as int8_costs_main
 from mamba_kws.model import build_model
 from mamba_kws.size_table import main as size_table_main
 from mamba_kws.stream_eval import main as stream_eval_main
@@ -50,6 +51,7 @@ TOOLS = {
     "export": (export_main, []),
     "stream_eval": (stream_eval_main, []),
     "compare_paths": (compare_paths_main, []),
+    "int8_costs": (int8_costs_main, []),
     "fused_tflite": (fused_tflite_main, ["--out", "{tmp}/x.tflite"]),
     "bench_export": (bench_export_main, ["--config", "tiny"]),
     "train --init": (train_main, ["--config", "tiny", "--quiet", "--no-real-eval", "--out", "{tmp}/run"]),
@@ -200,3 +202,14 @@ def test_gen_data_and_compare_paths_counts(ckpts, tmp_path, capsys):
                       (["--calib", "0"], "--calib")):
         code = cli_main(compare_paths_main, ["--checkpoint", str(ckpts / "good.pt"), *argv])
         assert msg in _one_line(capsys, code)
+
+
+@pytest.mark.parametrize("main, argv, msg", [
+    (compare_paths_main, ["--paths", "fused_int8,fast"], "--paths 'fused_int8,fast': choose from"),
+    (compare_paths_main, ["--paths", ","], "choose from"),
+    (int8_costs_main, ["--group", "y,why"], "unknown or empty points ['why']"),
+    (int8_costs_main, ["-n", "0"], "-n counts clips"),
+])
+def test_int8_tools_bad_choices_are_one_line(main, argv, msg, ckpts, capsys):
+    line = _one_line(capsys, cli_main(main, ["--checkpoint", str(ckpts / "good.pt"), *argv]))
+    assert msg in line

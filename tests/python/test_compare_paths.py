@@ -7,7 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from mamba_kws.compare_paths import PAIRS, PATHS, CompareError, check_tflite, summarize, top1_agreement
+from mamba_kws.compare_paths import (
+    INT8_PATHS,
+    PAIRS,
+    PATHS,
+    CompareError,
+    check_tflite,
+    reference,
+    summarize,
+    top1_agreement,
+)
 
 FEATURE_MAX = 26.0
 STEPS = 16  # the unrolled graph over 16 steps, not 49: same ops, faster conversion
@@ -35,7 +44,7 @@ def run(tiny_cfg):
                 m.running_var.uniform_(0.5, 2)
     calib = _features(tiny_cfg, 16, 1)
     data = builtin_int8(model, calib, steps=STEPS)
-    paths = Paths(model, tiny_cfg, calib, data)
+    paths = Paths(model, tiny_cfg, data, calib)
     x = _features(tiny_cfg, 8, 2)
     y = np.arange(8) % len(tiny_cfg.labels)
     return {"paths": paths, "data": data, "x": x, "y": y, "report": compare(paths, {"test": (x, y)}, progress=False)}
@@ -72,7 +81,7 @@ def test_three_paths_table_on_tiny(run):
     assert r["n"] == len(run["x"])
     assert set(r["accuracy"]) == set(PATHS)
     assert set(r["agreement"]) == {f"{a} vs {b}" for a, b in PAIRS}
-    assert set(r["max_abs_logit_error_vs_float"]) == {"builtin_int8", "fused_int8"}
+    assert set(r["max_abs_logit_error_vs_float"]) == set(INT8_PATHS)
     for v in r["accuracy"].values():
         assert 0.0 <= v <= 1.0
     # measured on these 8 windows: each int8 path agrees with float on 7 (the 8th has a top-2 margin
@@ -80,6 +89,7 @@ def test_three_paths_table_on_tiny(run):
     assert r["agreement"]["builtin_int8 vs torch_float"] >= 6 / 8
     assert r["agreement"]["fused_int8 vs torch_float"] >= 6 / 8
     assert r["agreement"]["fused_int8 vs builtin_int8"] >= 7 / 8
+    assert r["agreement"]["fused_int8_stream vs torch_float_stream"] >= 6 / 8
 
 
 def test_agreement_is_that_of_the_paths_logits(run):
@@ -96,9 +106,11 @@ def test_agreement_is_that_of_the_paths_logits(run):
     # both int8 paths approximate the same float model: measured largest logit error 1.85 (0.12 of the
     # float logits' span, 15.3) and mean 0.12 / 0.11 (under 0.01 of the span)
     span = float(np.ptp(logits["torch_float"]))
-    for p in ("builtin_int8", "fused_int8"):
+    for p in INT8_PATHS:
         assert r["max_abs_logit_error_vs_float"][p] < 0.2 * span
-        assert float(np.abs(logits[p] - logits["torch_float"]).mean()) < 0.02 * span
+        assert float(np.abs(logits[p] - logits[reference(p)]).mean()) < 0.02 * span
+    # the streaming runs start from the state the previous clip left: not the clip-alone figures
+    assert not np.allclose(logits["torch_float_stream"], logits["torch_float"], atol=1e-3)
 
 
 def test_check_tflite_refuses_a_model_of_another_length(run, tiny_cfg):
@@ -148,7 +160,7 @@ def test_cli_end_to_end_writes_json_and_reuses_tflite(tmp_path, tiny_cfg, capsys
     torch.manual_seed(1)
     save_checkpoint(tmp_path / "run" / "best.pt", build_model(tiny_cfg).eval(), tiny_cfg)
     common = ["--checkpoint", str(tmp_path / "run" / "best.pt"), "--data", str(tmp_path / "sc"), "--calib", "8",
-              "--no-progress"]
+              "--fused-calib", "fake", "--no-progress"]
     assert main(common + ["--out", str(tmp_path / "a")]) == 0
     table = capsys.readouterr().out
     assert "fused_int8 vs builtin_int8" in table and "top-1 acc" in table
@@ -159,3 +171,19 @@ def test_cli_end_to_end_writes_json_and_reuses_tflite(tmp_path, tiny_cfg, capsys
     assert main(common + ["--out", str(tmp_path / "b"), "--tflite", str(tmp_path / "a" / "model_int8.tflite")]) == 0
     b = json.loads((tmp_path / "b" / "compare_paths.json").read_text())
     assert b["sets"] == a["sets"]
+    # the fused paths alone: no builtin export, the float references still there
+    assert main(common + ["--out", str(tmp_path / "c"), "--paths", "fused_int8,fused_int8_stream"]) == 0
+    c = json.loads((tmp_path / "c" / "compare_paths.json").read_text())
+    assert not (tmp_path / "c" / "model_int8.tflite").exists() and c["builtin_int8_tflite"] is None
+    assert set(c["sets"]["test"]["accuracy"]) == set(PATHS) - {"builtin_int8"}
+    assert c["sets"]["test"]["accuracy"]["fused_int8"] == a["sets"]["test"]["accuracy"]["fused_int8"]
+
+
+def test_context_order_is_a_fixed_shuffle():
+    from mamba_kws.compare_paths import context_order
+
+    before = context_order(50)
+    assert sorted(before.tolist()) == list(range(50)) and (before != np.arange(50)).all()
+    assert (before == context_order(50)).all()
+    # sets are stored word by word: the clip just before in the set's own order must rarely be the context
+    assert (before == np.arange(50) - 1).sum() <= 2

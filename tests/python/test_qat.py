@@ -51,7 +51,8 @@ def test_simulation_without_quantisers_is_the_model(model, tiny_cfg):
 
 
 def test_calibration_ranges_and_fake_quant(model, tiny_cfg):
-    from mamba_kws.qat import Int8Sim, QATError, choose_range, fake_int8
+    from mamba_kws.qat import Int8Sim, QATError, choose_range
+    from mamba_kws.quant import fake_q_range as fake_int8
 
     feats = _features(tiny_cfg, 8, 4, STEPS)
     sim = Int8Sim(model)
@@ -120,7 +121,7 @@ def test_qat_fine_tuning_runs_and_records_it(repo_root, tmp_path):
     import json
 
     summary = json.loads((tmp_path / "qat" / "summary.json").read_text())
-    assert summary["qat"] is True and summary["init"].endswith("best.pt") and summary["steps"] == 3
+    assert summary["qat"] == "builtin" and summary["init"].endswith("best.pt") and summary["steps"] == 3
     stored = read_checkpoint(tmp_path / "qat" / "last.pt")
     assert stored["step"] == 3 and stored["config"]["qat"]["match"] == 1.0
     assert stored["config"]["train"]["lr"] == stored["config"]["qat"]["lr"]  # the qat: schedule was used

@@ -149,3 +149,19 @@ def test_bad_config_is_one_clear_line(repo_root, tmp_path):
     res = subprocess.run([sys.executable, str(repo_root / "tools" / "train.py"), "--config", str(bad)],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "model.d_stat" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_weight_average_is_what_best_pt_holds(repo_root, data_cache, tmp_path):
+    _train(repo_root, data_cache, tmp_path, "--epochs", "1", "--max-steps", "6", "--set", "train.ema_decay=0.9")
+    last, best = read_checkpoint(tmp_path / "last.pt"), read_checkpoint(tmp_path / "best.pt")
+    assert last["ema"].keys() == last["model"].keys() == best["model"].keys()
+    for k, v in best["model"].items():
+        assert torch.equal(v, last["ema"][k]), k  # validation and best.pt use the average ...
+    moved = [k for k, v in last["model"].items() if v.is_floating_point() and not torch.equal(v, last["ema"][k])]
+    assert moved  # ... which lags the trained weights
+    from mamba_kws.train import WeightAverage
+
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    avg = WeightAverage(a, 0.5)
+    avg.update(b, step=100)  # decay min(0.5, 101 / 110) = 0.5
+    torch.testing.assert_close(avg.model.weight, 0.5 * (a.weight + b.weight))

@@ -8,13 +8,19 @@ Three runs of the same weights on the same clips:
 - builtin_int8: the paper path, the scan unrolled into TFLM builtin ops (mamba_kws.export),
   int8 input/output, run in the PyPI TFLM interpreter (TFLM's reference kernels);
 - fused_int8: the fused C core (modules/tflm_mamba, `tm_model_q8_run`) built for the host with
-  gcc and run through ctypes (mamba_kws.fused.cbind), quantised by mamba_kws.fused.quantize.
+  gcc and run through ctypes (mamba_kws.fused.cbind), quantised by mamba_kws.fused.quantize;
+- fused_int8_stream: the same kernels as the firmware's streaming model runs them: each clip comes
+  right after another whole clip (`context_order`: the state is not zero when it starts) and the
+  readout is the mean over the clip's own 49 steps (pool_window); its reference is
+  torch_float_stream, the float model on the same sequence (skip_steps).
 
-Both int8 paths are calibrated on the same training clips (--calib, default 200, as
-tools/export.py does). The table gives each path's top-1 accuracy, the pairwise top-1 agreement
-(fused vs builtin, each vs float) and the largest |logit error| against float (int8 logits
-dequantised). Clips: the test split of the checkpoint's own generated data set (never trained
-on), and optionally a subset of the real clips (--real). Writes compare_paths.json.
+Each int8 path is calibrated as its exporter does: the builtin one on --calib training clips of the
+generated set (default 200, tools/export.py), the fused ones on the real feature maps' training split
+(tools/fused_tflite.py --calib auto, 128 clips, the shipped models' calibration; --fused-calib). The
+table gives each path's top-1 accuracy, the pairwise top-1 agreement (fused vs builtin, each vs its
+float reference) and the largest |logit error| against float (int8 logits dequantised). Clips: the
+test split of the checkpoint's own generated data set (never trained on), and optionally a subset of
+the real clips (--real). Writes compare_paths.json.
 """
 
 from __future__ import annotations
@@ -29,9 +35,15 @@ import numpy as np
 from .config import KWSConfig
 from .errors import ArgumentParser, KWSError
 
-PATHS = ("torch_float", "builtin_int8", "fused_int8")
-PAIRS = (("fused_int8", "builtin_int8"), ("fused_int8", "torch_float"), ("builtin_int8", "torch_float"))
-REFERENCE = "torch_float"
+PATHS = ("torch_float", "builtin_int8", "fused_int8", "torch_float_stream", "fused_int8_stream")
+INT8_PATHS = ("builtin_int8", "fused_int8", "fused_int8_stream")
+PAIRS = (("fused_int8", "builtin_int8"), ("fused_int8", "torch_float"), ("builtin_int8", "torch_float"),
+         ("fused_int8_stream", "torch_float_stream"))
+
+
+def reference(path: str) -> str:
+    """The float run a path is compared with."""
+    return "torch_float_stream" if path.endswith("_stream") else "torch_float"
 
 
 class CompareError(KWSError):
@@ -55,8 +67,9 @@ def summarize(logits: dict[str, np.ndarray], targets: np.ndarray | None) -> dict
     for name, y in logits.items():
         if targets is not None:
             out["accuracy"][name] = float(np.mean(y.argmax(1) == targets))
-        if name != REFERENCE and REFERENCE in logits:
-            err = np.abs(y - logits[REFERENCE])
+        ref = reference(name)
+        if name in INT8_PATHS and ref in logits:
+            err = np.abs(y - logits[ref])
             out["max_abs_logit_error_vs_float"][name] = float(err.max())
             out["mean_abs_logit_error_vs_float"][name] = float(err.mean())
     for a, b in PAIRS:
@@ -95,37 +108,72 @@ def check_tflite(data: bytes, cfg: KWSConfig, frames: int, source: str) -> None:
         raise CompareError(f"{source}: {tuple(t_out.shape)[-1]} outputs, the checkpoint has {len(cfg.labels)} labels")
 
 
-class Paths:
-    """The three runs of one checkpoint, ready to score clips."""
+def context_order(n: int, seed: int = 0) -> np.ndarray:
+    """For each of n clips, the clip that precedes it in the streaming runs: its predecessor in a fixed
+    random order (not in the set's own order, where neighbours share a word and the context would
+    give the answer away)."""
+    perm = np.random.default_rng(seed).permutation(n)
+    before = np.empty(n, np.int64)
+    before[perm] = np.roll(perm, 1)
+    return before
 
-    def __init__(self, model: Any, cfg: KWSConfig, calib: np.ndarray, tflite: bytes) -> None:
-        from .export.tflm import TFLMModel
+
+class Paths:
+    """The runs of one checkpoint (`paths`: the int8 ones to run), ready to score clips."""
+
+    def __init__(self, model: Any, cfg: KWSConfig, tflite: bytes | None, fused_calib: np.ndarray | None,
+                 paths: tuple[str, ...] = INT8_PATHS) -> None:
         from .fused import cbind
         from .fused import quantize as Q
 
-        self.model, self.cfg = model.eval(), cfg
-        self.tflm = TFLMModel(tflite, source="builtin int8 model")
-        Q.check_model_config(cfg)
-        self.qm = Q.quantize_model(Q.float_weights(model), calib, rmsnorm=True)
-        self.lib = cbind.load()
+        self.model, self.cfg, self.paths = model.eval(), cfg, paths
+        self.tflm = None
+        if "builtin_int8" in paths:
+            from .export.tflm import TFLMModel
+
+            self.tflm = TFLMModel(tflite, source="builtin int8 model")
+        self.qm = None
+        if fused_calib is not None:
+            Q.check_model_config(cfg)
+            self.qm = Q.quantize_model(Q.float_weights(model), fused_calib, rmsnorm=True)
+            self.lib = cbind.load()
+
+    def _fused(self, x: np.ndarray, pool_window: int = 0) -> np.ndarray:
+        from .fused.quantize import quantize_features
+
+        qm = self.qm
+        yq = self.lib.model_q8(qm, quantize_features(x, qm.in_scale, qm.in_zp), pool_window=pool_window)[0]
+        return (yq.astype(np.float32) - qm.logit_zp) * np.float32(qm.logit_scale)
 
     def logits(self, feats: np.ndarray, desc: str = "clips", progress: bool = True) -> dict[str, np.ndarray]:
         """(n, classes) float logits of every path; the int8 ones dequantised."""
         import torch
         from tqdm import tqdm
 
-        from .export.tflm import dequantize, quantize
-        from .fused.quantize import quantize_features
-
+        feats = np.ascontiguousarray(feats, np.float32)
+        out: dict[str, Any] = {}
         with torch.no_grad():
-            ref = self.model(torch.from_numpy(np.ascontiguousarray(feats, np.float32))).numpy()
-        qm, tin, tout = self.qm, self.tflm.inputs[0], self.tflm.outputs[0]
-        b, f = [], []
-        for x in tqdm(feats, desc=desc, unit="clip", disable=not progress):
-            b.append(dequantize(self.tflm.run(quantize(x[None], tin))[0], tout).reshape(-1))
-            yq = self.lib.model_q8(qm, quantize_features(x, qm.in_scale, qm.in_zp))[0]
-            f.append((yq.astype(np.float32) - qm.logit_zp) * np.float32(qm.logit_scale))
-        return {"torch_float": ref.astype(np.float32), "builtin_int8": np.stack(b), "fused_int8": np.stack(f)}
+            out["torch_float"] = self.model(torch.from_numpy(feats)).numpy()
+        stream = "fused_int8_stream" in self.paths
+        if stream:  # each clip after the whole previous one; the readout pools the clip's own steps
+            steps = feats.shape[1] // self.cfg.model.frame_stack
+            seqs = np.concatenate([feats[context_order(len(feats))], feats], axis=1)
+            with torch.no_grad():
+                out["torch_float_stream"] = self.model(torch.from_numpy(seqs), skip_steps=steps).numpy()
+        runs: dict[str, list] = {p: [] for p in self.paths}
+        for i in tqdm(range(len(feats)), desc=desc, unit="clip", disable=not progress):
+            x = feats[i]
+            if self.tflm is not None:
+                from .export.tflm import dequantize, quantize
+
+                tin, tout = self.tflm.inputs[0], self.tflm.outputs[0]
+                runs["builtin_int8"].append(dequantize(self.tflm.run(quantize(x[None], tin))[0], tout).reshape(-1))
+            if "fused_int8" in self.paths:
+                runs["fused_int8"].append(self._fused(x))
+            if stream:
+                runs["fused_int8_stream"].append(self._fused(seqs[i], pool_window=steps))
+        out |= {p: np.stack(v) for p, v in runs.items()}
+        return out
 
 
 # ----------------------------------------------------------------------------- data
@@ -189,7 +237,7 @@ def print_table(report: dict[str, Any]) -> None:
     for name, r in report["sets"].items():
         print(f"\n{name}: {r['n']} clips")
         print(f"  {'path':<14} {'top-1 acc':>9} {'max|err| vs float':>18} {'mean|err|':>10}")
-        for p in PATHS:
+        for p in (p for p in PATHS if p in r["accuracy"] or p in r["max_abs_logit_error_vs_float"]):
             acc = f"{100 * r['accuracy'][p]:.1f}%" if p in r["accuracy"] else "-"
             mx = r["max_abs_logit_error_vs_float"].get(p)
             mn = r["mean_abs_logit_error_vs_float"].get(p)
@@ -219,8 +267,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="also score a real-clip subset: v2_test_dev or v1_sample (without the clips of any "
                         "speaker the checkpoint was trained on)")
     p.add_argument("--real-clips", type=int, default=None, help="real clips to score (default: all)")
+    p.add_argument("--fused-calib", default="auto",
+                   help="what the fused paths calibrate on, as tools/fused_tflite.py --calib: auto (the real "
+                        "feature maps where the data root has them, else the generated set), mltk, generated, "
+                        "v1_sample or fake")
+    p.add_argument("--paths", default=",".join(INT8_PATHS),
+                   help="comma-separated int8 paths to run, of " + ", ".join(INT8_PATHS) + " (the float "
+                        "references always run; builtin_int8 is the slow one: about 0.6 s a clip)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    paths = tuple(x.strip() for x in args.paths.split(",") if x.strip())
+    unknown = sorted(set(paths) - set(INT8_PATHS))
+    if unknown or not paths:
+        raise CompareError(f"--paths {args.paths!r}: choose from {', '.join(INT8_PATHS)}")
     if args.calib < 1:
         raise CompareError("--calib must be >= 1")
     for name, value in (("--test", args.test), ("--real-clips", args.real_clips)):
@@ -238,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     calib, sets, used = clip_sets(cfg, source, args.calib, args.test, args.real, args.real_clips,
                                     Path(args.checkpoint))
     chunks = cfg.export.get("time_chunks", 1)
-    if args.tflite:
+    data = tpath = None
+    if "builtin_int8" not in paths:
+        pass
+    elif args.tflite:
         tpath = Path(args.tflite)
         data = tpath.read_bytes()
         check_tflite(data, cfg, cfg.features.frames, str(tpath))
@@ -248,12 +310,18 @@ def main(argv: list[str] | None = None) -> int:
         data = builtin_int8(model, calib, chunks=chunks)
         tpath = out / "model_int8.tflite"
         tpath.write_bytes(data)
-    paths = Paths(model, cfg, calib, data)
+    fused_calib = None
+    if any(p.startswith("fused") for p in paths):
+        from .fused_tflite import CALIB_CLIPS, calibration_features
+
+        fused_calib = calibration_features(cfg, args.fused_calib, CALIB_CLIPS)
+    runs = Paths(model, cfg, data, fused_calib, paths)
     report: dict[str, Any] = {
-        "checkpoint": str(args.checkpoint), "config": cfg.name, "data": used,
-        "calibration_clips": int(len(calib)), "builtin_int8_tflite": str(tpath),
+        "checkpoint": str(args.checkpoint), "config": cfg.name, "data": used, "paths": list(paths),
+        "calibration_clips": int(len(calib)), "builtin_int8_tflite": None if tpath is None else str(tpath),
+        "fused_calibration_clips": None if fused_calib is None else int(len(fused_calib)),
         "fused_int8": "modules/tflm_mamba C core (tm_model_q8_run), host gcc build via ctypes",
-        "sets": compare(paths, sets, not args.no_progress),
+        "sets": compare(runs, sets, not args.no_progress),
     }
     report["seconds"] = round(time.time() - t0, 1)
     (out / "compare_paths.json").write_text(json.dumps(report, indent=2) + "\n")

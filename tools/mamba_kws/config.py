@@ -180,6 +180,9 @@ class TrainConfig:
     weight_decay: float = 1e-2
     warmup_epochs: int = 1
     label_smoothing: float = 0.05
+    # Exponential moving average of the weights (Polyak averaging), per optimizer step: validation,
+    # best.pt and everything exported use the average. 0 = off; 0.999 averages about the last 1,000 steps.
+    ema_decay: float = 0.0
     seed: int = 0
     # Fraction of each training epoch drawn from silence and from unknown words (SC protocol).
     silence_fraction: float = 0.1
@@ -326,6 +329,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "train.weight_decay": (0, None, True),
     "train.warmup_epochs": (0, None, True),
     "train.label_smoothing": (0, 1, True),
+    "train.ema_decay": (0, 0.9999, True),
     "train.seed": (0, 2**32 - 1, True),
     "train.silence_fraction": (0, None, True),
     "train.unknown_fraction": (0, None, True),

@@ -532,6 +532,11 @@ def describe(data: bytes) -> dict:
 # ---------------------------------------------------------------- CLI
 
 
+# How many clips the fused int8 models are calibrated on: the shipped ones (make firmware-models), and every
+# tool that measures or trains them (size_table.py, compare_paths.py, train.py --qat fused) uses the same.
+CALIB_CLIPS = 128
+
+
 def calibration_features(kcfg: KWSConfig, source: str, n: int) -> np.ndarray:
     """(n, frames, channels) features to calibrate the int8 ranges on."""
     from .fused.quantize import fake_calibration
@@ -628,7 +633,8 @@ def main(argv: list[str] | None = None) -> int:
         "set's training clips), 'auto' (mltk where the data root has it, else generated), a real-clip subset "
         "of <data root>/speech_commands (v1_sample) or 'fake' (synthetic features; tests only)",
     )
-    ap.add_argument("--calib-clips", type=int, default=128, help="clips for calibration (default 128)")
+    ap.add_argument("--calib-clips", type=int, default=CALIB_CLIPS,
+                    help=f"clips for calibration (default {CALIB_CLIPS})")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = ap.parse_args(argv)
     if args.calib_clips < 1:

@@ -18,7 +18,8 @@ gradient passes straight through inside the range):
                   scan's constants A/2 and D per-tensor, as the converter stores them
     batchnorm     frozen (running statistics) and folded into in_proj / the classifier, as exported
 
-The simulation is for training only; the deployed int8 model is still made by the TFLite
+The quantisers are mamba_kws.quant's (the scheme both device paths share); this module adds what is
+the converter's own. The simulation is for training only; the deployed int8 model is still made by the TFLite
 converter from the float weights (tools/export.py), and checked there against PyTorch float.
 """
 
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 
 from .errors import KWSError
 from .model import MambaKWS
+from .quant import fake_q, fake_q_range, fake_q_weight
 
 # What the simulation mirrors; other switches have no int8 graph in TFLM (EXP, RSQRT are float-only).
 QAT_SWITCHES = {"decay": ("sigmoid",), "norm": ("batchnorm", "none"), "dt_activation": ("relu", "softplus"),
@@ -49,7 +51,7 @@ def choose_range(v: torch.Tensor, policy: str) -> tuple[float, float]:
         return lo, hi
     best, best_err = (lo, hi), float("inf")
     for c in torch.linspace(0.25, 1.0, CLIP_STEPS).tolist():
-        err = float((fake_int8(v, c * lo, c * hi) - v).pow(2).mean())
+        err = float((fake_q_range(v, c * lo, c * hi) - v).pow(2).mean())
         if err < best_err:
             best, best_err = (c * lo, c * hi), err
     return best
@@ -57,22 +59,6 @@ def choose_range(v: torch.Tensor, policy: str) -> tuple[float, float]:
 
 class QATError(KWSError):
     """The model cannot be fine-tuned for int8 (a switch the int8 graph cannot express)."""
-
-
-def fake_int8(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-    """Asymmetric int8 on [lo, hi] (widened to hold 0, as TFLite does), straight-through gradient."""
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = max((hi - lo) / 255.0, 1e-8)
-    zp = int(max(-128, min(127, round(-128 - lo / scale))))
-    return torch.fake_quantize_per_tensor_affine(x, scale, zp, -128, 127)
-
-
-def fake_int8_weight(w: torch.Tensor, axis: int) -> torch.Tensor:
-    """Symmetric int8 per channel along `axis` (scale = max |w| / 127), straight-through gradient."""
-    dims = [d for d in range(w.dim()) if d != axis]
-    scale = (w.detach().abs().amax(dim=dims) / 127.0).clamp_min(1e-8)
-    zp = torch.zeros_like(scale, dtype=torch.int32)
-    return torch.fake_quantize_per_channel_affine(w, scale, zp, axis, -127, 127)
 
 
 class Int8Sim:
@@ -117,18 +103,18 @@ class Int8Sim:
             keep = flat[torch.randperm(flat.numel(), generator=self._gen)[:CALIB_SAMPLES]]
             self._samples.setdefault(name, []).append(torch.cat([keep, flat.min()[None], flat.max()[None]]))
             return x
-        return fake_int8(x, *self.ranges[name])
+        return fake_q_range(x, *self.ranges[name])
 
     def const(self, x: torch.Tensor) -> torch.Tensor:
         """A constant operand of MUL (A/2, D): per-tensor int8 on its own min/max, as the converter stores it."""
         if not self.quantize or self._samples is not None:
             return x
-        return fake_int8(x, float(x.detach().min()), float(x.detach().max()))
+        return fake_q_range(x, float(x.detach().min()), float(x.detach().max()))
 
     def _fixed(self, y: torch.Tensor, scale: float, zp: int) -> torch.Tensor:
         if not self.quantize or self._samples is not None:
             return y
-        return torch.fake_quantize_per_tensor_affine(y, scale, zp, -128, 127)
+        return fake_q(y, scale, zp)
 
     def sigmoid(self, x: torch.Tensor) -> torch.Tensor:
         return self._fixed(torch.sigmoid(x), 1.0 / 256, -128)
@@ -142,7 +128,7 @@ class Int8Sim:
         return self.q(name, F.hardswish(x))
 
     def weight(self, w: torch.Tensor, axis: int) -> torch.Tensor:
-        return fake_int8_weight(w, axis) if self.quantize and self._samples is None else w
+        return fake_q_weight(w, axis) if self.quantize and self._samples is None else w
 
     def fc(self, x: torch.Tensor, w_out_in: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         """FULLY_CONNECTED with int8 per-output-channel weights (w as (out, in))."""

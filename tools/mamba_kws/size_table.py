@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ArgumentParser, KWSError
+from .fused_tflite import CALIB_CLIPS
 
 BUDGET_SHARE = 0.10  # one step <= 10 % of a 20 ms hop
 
@@ -125,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="run folders of tools/train.py (each with best.pt)")
     p.add_argument("--targets", default="cortex-m4,cortex-m3", help="QEMU targets (cortex-m4, cortex-m3)")
-    p.add_argument("--calib-clips", type=int, default=256, help="feature maps to calibrate int8 on")
+    p.add_argument("--calib-clips", type=int, default=CALIB_CLIPS,
+                   help="feature maps to calibrate int8 on (default: as tools/fused_tflite.py, which makes the "
+                        "shipped models)")
     p.add_argument("--clock-mhz", type=float, default=64.0, help="core clock for the budget")
     p.add_argument("--json", default=None, help="write the rows to this JSON file")
     p.add_argument("--plot", default=None, help="write accuracy against instructions to this PNG")

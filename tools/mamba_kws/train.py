@@ -38,6 +38,7 @@ from .model import build_model, count_parameters
 # default), recomputed on the current weights every QAT_RECALIBRATE_STEPS steps.
 QAT_CALIB_CLIPS = 200
 QAT_RECALIBRATE_STEPS = 20
+QAT_TARGETS = ("builtin", "fused")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,10 +79,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="torch CPU threads per process (the model is small: 1 is fastest, see README)")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (fine-tuning; its model must match --config)")
-    p.add_argument("--qat", action="store_true",
-                   help="quantisation-aware fine-tuning for the int8 export (the config's qat: section): train "
-                        "through a simulation of the unrolled int8 graph (mamba_kws.qat); needs --init; batchnorm "
-                        "frozen, no stream context")
+    p.add_argument("--qat", nargs="?", const="builtin", default=None, choices=QAT_TARGETS,
+                   help="quantisation-aware fine-tuning for an int8 device path (the config's qat: section); needs "
+                        "--init; batchnorm frozen. 'builtin' (the default with a bare --qat): through a simulation "
+                        "of the paper's unrolled builtin-op graph (mamba_kws.qat; no stream context). 'fused': "
+                        "through a simulation of the fused int8 kernels the firmware runs (mamba_kws.fused.qat), "
+                        "with the config's stream context")
     p.add_argument("--qat-match", type=float, default=None, metavar="WEIGHT",
                    help="with --qat: train the float model (cross-entropy) plus WEIGHT x the KL divergence of the "
                         "simulated int8 posteriors from the float ones (0: cross-entropy of the int8 simulation; "
@@ -156,12 +159,19 @@ def context_logits(model: torch.nn.Module, x: torch.Tensor, context_steps: int) 
     """train.stream_context_steps: logits of each clip after the last `context_steps` steps of the
     previous clip in the batch, pooling over the clip's own steps only (the state carries over).
     `model` may be the DDP wrapper: the call goes through its forward, so gradients stay in sync."""
+    return model(with_context(model, x, context_steps), skip_steps=context_steps)
+
+
+def with_context(model: torch.nn.Module, x: torch.Tensor, context_steps: int) -> torch.Tensor:
+    """Each clip of the batch preceded by the last `context_steps` steps of the previous one."""
+    if context_steps <= 0:
+        return x
     core = model
     while not hasattr(core, "cfg"):  # through the DDP and torch.compile wrappers
         core = getattr(core, "_orig_mod", None) or core.module
     k = core.cfg.model.frame_stack
     context = x.roll(1, dims=0)[:, x.shape[1] - context_steps * k :]
-    return model(torch.cat([context, x], dim=1), skip_steps=context_steps)
+    return torch.cat([context, x], dim=1)
 
 
 # ----------------------------------------------------------------------------- the steps of a run
@@ -250,7 +260,18 @@ def build_model_and_optimizer(run: Run, data) -> tuple[torch.nn.Module, torch.nn
         init_model, _, _ = load_checkpoint(args.init, cfg)
         model.load_state_dict(init_model.state_dict())
     sim = None
-    if args.qat:
+    if args.qat == "fused":
+        from .fused.qat import FusedInt8Sim
+        from .fused.quantize import QuantizeError
+        from .fused_tflite import CALIB_CLIPS
+        from .fused_tflite import calibration_features as fused_calibration
+
+        try:
+            fsim = FusedInt8Sim(model)
+        except QuantizeError as exc:
+            raise KWSError(str(exc)) from None
+        sim = (fsim, fused_calibration(cfg, "auto", CALIB_CLIPS))  # the fused export's own calibration
+    elif args.qat:
         from .equalize import equalize_model
         from .export.pipeline import calibration_features
         from .qat import Int8Sim
@@ -271,6 +292,28 @@ def build_model_and_optimizer(run: Run, data) -> tuple[torch.nn.Module, torch.nn
 def _with_context(prob: float, seed: int, step: int) -> bool:
     """Whether this step's batch gets stream context (the same answer in every DDP process)."""
     return prob >= 1 or (prob > 0 and np.random.default_rng([seed, 31, step]).random() < prob)
+
+
+class WeightAverage:
+    """train.ema_decay: an exponential moving average of the model's parameters and float buffers
+    (batchnorm statistics), updated after every optimizer step (Polyak averaging, as timm's ModelEmaV2)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))  # shorter memory in the first steps
+        for avg, cur in zip(self.model.state_dict().values(), model.state_dict().values(), strict=True):
+            if avg.dtype.is_floating_point:
+                avg.mul_(d).add_(cur.detach(), alpha=1 - d)
+            else:
+                avg.copy_(cur)
 
 
 def _without_epochs(config: dict | None) -> dict:
@@ -318,6 +361,10 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
         if run.main:
             print(f"resuming from {last_path} at epoch {start_epoch}")
 
+    ema = WeightAverage(model, tc.ema_decay) if tc.ema_decay > 0 and sim is None else None
+    if ema is not None and args.resume and last_path.exists() and "ema" in read_checkpoint(last_path):
+        ema.model.load_state_dict(read_checkpoint(last_path)["ema"])
+    scored = ema.model if ema is not None else model  # what validation selects and best.pt holds
     t0 = time.time()
     start_step = step
     for epoch in range(start_epoch, tc.epochs):
@@ -338,7 +385,21 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total_steps, warmup, tc.lr)
             x, y, soft, has_soft = (t.to(run.device) for t in (x, y, soft, has_soft))
-            if sim is not None:  # the exported int8 graph sees one window from a zero state: no context
+            if args.qat == "fused":  # the fused kernels, with the stream context the firmware sees
+                int8, calib = sim
+                if (step - start_step) % QAT_RECALIBRATE_STEPS == 0:
+                    int8.calibrate(calib)  # the export's scales, on the current weights
+                ctx = tc.stream_context_steps if _with_context(tc.stream_context_prob, tc.seed, step) else 0
+                xin = with_context(model, x, ctx)
+                logits = model(xin, skip_steps=ctx)
+                loss = kws_loss(logits, y, soft, has_soft, cfg)
+                sim_logits = int8(xin, skip_steps=ctx)
+                if cfg.qat.match > 0:
+                    loss = loss + cfg.qat.match * F.kl_div(F.log_softmax(sim_logits, 1), F.log_softmax(
+                        logits.detach(), 1), log_target=True, reduction="batchmean")
+                else:
+                    loss = kws_loss(sim_logits, y, soft, has_soft, cfg)
+            elif sim is not None:  # the exported int8 graph sees one window from a zero state: no context
                 int8, calib = sim
                 if (step - start_step) % QAT_RECALIBRATE_STEPS == 0:
                     int8.calibrate(calib, "mse")  # the export's ranges, on the current weights
@@ -357,6 +418,8 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
+            if ema is not None:
+                ema.update(model, step)
             step += 1
             labelled = y >= 0
             loss_sum += loss.item() * len(y)
@@ -364,7 +427,7 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
             seen += len(y)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         loss_sum, correct, seen = _all_reduce_sum([loss_sum, correct, seen], run.device)
-        val_acc = accuracy(predict(model, val_feats, run.device), data.val.targets)
+        val_acc = accuracy(predict(scored, val_feats, run.device), data.val.targets)
         row = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(seen, 1),
                "train_acc": correct / max(seen, 1), "val_acc": val_acc, "seconds": round(time.time() - t0, 1)}
         history.append(row)
@@ -374,12 +437,14 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
                       f"val {val_acc:.3f}  ({row['seconds']:.0f} s)")
             if val_acc > best_acc:
                 best_acc = val_acc
-                save_checkpoint(best_path, model, cfg, epoch=epoch, step=step, metrics={"val_acc": val_acc},
+                save_checkpoint(best_path, scored, cfg, epoch=epoch, step=step, metrics={"val_acc": val_acc},
                                 **extra)
+            if ema is not None:
+                extra_last = {**extra, "ema": ema.model.state_dict()}
             save_checkpoint(last_path, model, cfg, epoch=epoch, step=step, optimizer=opt.state_dict(),
-                            best_val_acc=best_acc, history=history, **extra)
+                            best_val_acc=best_acc, history=history, **(extra_last if ema is not None else extra))
     if run.main and not best_path.exists():
-        save_checkpoint(best_path, model, cfg, epoch=-1, step=step, metrics={}, **extra)
+        save_checkpoint(best_path, scored, cfg, epoch=-1, step=step, metrics={}, **extra)
     return history, step, best_acc, time.time() - t0
 
 
@@ -400,7 +465,7 @@ def report(run: Run, data, history: list[dict], step: int, best_acc: float, seco
         "config": cfg.name, "params": n_params, "epochs": len(history), "steps": step,
         "train_seconds": round(seconds, 1), "best_val_acc": best_acc, "selected_on": data.val_name,
         "sources": data.summary.get("sources", []), "notes": data.summary.get("notes", []),
-        "train_clips": int(sum(len(s) for s in data.sets)), "init": run.args.init, "qat": bool(run.args.qat),
+        "train_clips": int(sum(len(s) for s in data.sets)), "init": run.args.init, "qat": run.args.qat or False,
         "distill": cfg.train.distill.teacher, "report_clips_dropped": dropped,
         **{f"{k}_acc": v["accuracy"] for k, v in reports.items()},
     }

@@ -6,6 +6,7 @@ The int8 scheme (fixed_point.h has the formulas):
   input zero point folded in (bias - z_x * sum(W row)), as CMSIS-NN does;
 - activations: asymmetric int8 per tensor, ranges from running the float model on calibration
   features (min/max, always including 0);
+  (both rules: mamba_kws.quant, shared with the training simulations)
 - the SSM state h: int32 at s_h = s_dt s_B s_x 2^-k, k in [-24, 6] chosen so max|h| is near 2^20;
 - element-wise functions (SiLU, hard-swish, ReLU, softplus): 256-entry int8 tables;
 - the decay: A_q20 = round(s_dt * A * 2^20); exp / 2*sigmoid in Q30 by interpolated tables;
@@ -24,6 +25,7 @@ import torch
 
 from ..config import KWSConfig, ModelConfig
 from ..model import MambaKWS
+from ..quant import RangeError, qparams, weight_scales
 from .fixed_point import A_Q20_MIN, quantize_multiplier, quantize_multipliers
 
 H_BITS = 20  # max|h| maps to about 2^20: h*C summed over d_state stays inside int32
@@ -255,22 +257,16 @@ class QParams:
 
 
 def asym(values: np.ndarray | float, hi: float | None = None) -> QParams:
-    """int8 asymmetric parameters for a tensor's range (0 always representable)."""
+    """int8 asymmetric parameters for a tensor's range (mamba_kws.quant.qparams: 0 always representable)."""
     if hi is None:
         arr = np.asarray(values, dtype=np.float64)
         lo_v, hi_v = float(arr.min()), float(arr.max())
     else:
         lo_v, hi_v = float(values), float(hi)
-    if not (math.isfinite(lo_v) and math.isfinite(hi_v)):
-        raise QuantizeError(
-            f"a tensor's range [{lo_v}, {hi_v}] is not finite: the float model or its calibration is broken"
-        )
-    lo_v, hi_v = min(lo_v, 0.0), max(hi_v, 0.0)
-    if hi_v - lo_v < 1e-6:
-        hi_v = lo_v + 1e-6
-    scale = (hi_v - lo_v) / 255.0
-    zp = int(np.clip(round(-128 - lo_v / scale), -128, 127))
-    return QParams(scale, zp)
+    try:
+        return QParams(*qparams(lo_v, hi_v))
+    except RangeError as exc:
+        raise QuantizeError(str(exc)) from None
 
 
 @dataclass
@@ -341,6 +337,7 @@ class QBlock:
     out_zp: int
     norm: QRMSNorm | None = None  # rmsnorm only
     scales: dict[str, float] = field(default_factory=dict)
+    zps: dict[str, int] = field(default_factory=dict)  # the zero point of each tensor in `scales` (not "h")
 
 
 @dataclass
@@ -359,6 +356,7 @@ class QModel:
     logit_scale: float
     logit_zp: int
     norm_f: QRMSNorm | None = None  # rmsnorm only
+    pool_scale: float = 0.0  # the pooled int8 vector's scale (pool_zp its zero point)
 
 
 def quant_rmsnorm(weight: np.ndarray, eps: float, qin: QParams, qout: QParams) -> QRMSNorm:
@@ -372,7 +370,7 @@ def quant_rmsnorm(weight: np.ndarray, eps: float, qin: QParams, qout: QParams) -
 def quant_linear(W: np.ndarray, b: np.ndarray | None, qin: QParams, qout: QParams, name: str = "linear") -> QLinear:
     """Per-output-channel symmetric weights; the input zero point folded into the bias."""
     W = np.asarray(W, dtype=np.float64)
-    s_w = np.maximum(np.abs(W).max(axis=1), 1e-12) / 127.0
+    s_w = weight_scales(W)
     Wq = np.clip(np.round(W / s_w[:, None]), -127, 127).astype(np.int64)
     bq = np.zeros(W.shape[0], np.int64) if b is None else np.round(np.asarray(b, np.float64) / (qin.scale * s_w))
     bias = bq.astype(np.int64) - qin.zp * Wq.sum(axis=1)
@@ -521,7 +519,7 @@ def quantize_block(
     in_x = quant_linear(W_in[:di], None if b_in is None else b_in[:di], q_lin_in, qp["x"], "in_proj_x")
     in_z = quant_linear(W_in[di:], None if b_in is None else b_in[di:], q_lin_in, qp["z"], "in_proj_z")
     # conv: per-channel weights, input = x (zero point folded into the bias)
-    s_cw = np.maximum(np.abs(fb.conv_w).max(axis=1).astype(np.float64), 1e-12) / 127.0
+    s_cw = weight_scales(fb.conv_w)
     cwq = np.clip(np.round(fb.conv_w / s_cw[:, None]), -127, 127).astype(np.int64)
     cb = np.round(fb.conv_b / (qp["x"].scale * s_cw)).astype(np.int64) - qp["x"].zp * cwq.sum(axis=1)
     cm, cs = _mqs(qp["x"].scale * s_cw / qp["conv"].scale, "conv.mult")
@@ -540,6 +538,7 @@ def quantize_block(
     ru = _mq(q_u.scale / (q_out.scale * 65536), "res_u_mult")
     rm = _mq(qp["m"].scale / (q_out.scale * 65536), "res_m_mult")
     scales = {k: v.scale for k, v in qp.items()} | {"h": s_h, "u": q_u.scale, "out": q_out.scale}
+    zps = {k: v.zp for k, v in qp.items()} | {"u": q_u.zp, "out": q_out.zp}
     qb = QBlock(
         in_zp=q_u.zp,
         in_proj_x=in_x,
@@ -565,6 +564,7 @@ def quantize_block(
         out_zp=q_out.zp,
         norm=norm,
         scales=scales,
+        zps=zps,
     )
     check_block_q8(block_dims(cfg), qb)
     return qb
@@ -632,6 +632,7 @@ def quantize_model(fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = Fals
         q_logit.scale,
         q_logit.zp,
         norm_f,
+        q_pool.scale,
     )
 
 
