@@ -54,6 +54,7 @@ RESULTS_MINUTES ?= 60
 results: setup
 	$(PY) tools/evaluate.py --checkpoint $(RUN)/best.pt --teachers $(TEACHERS)
 	$(PY) tools/size_table.py $(RUN) --json $(RUN)/size_table.json --plot $(RUN)/size_table.png
+	$(PY) tools/compare_paths.py --checkpoint $(RUN)/best.pt --real v2_test_dev --paths fused_int8,fused_int8_stream --out $(RUN)/compare_paths
 	$(PY) tools/bench_kernels.py --checkpoint $(RUN)/best.pt --clips 0 --json $(RUN)/bench_kernels.json
 	$(PY) tools/stream_eval.py --checkpoint $(RUN)/best.pt --minutes $(RESULTS_MINUTES) --out $(RUN)/stream
 	$(PY) tools/results.py --run $(RUN) --minutes $(RESULTS_MINUTES) --out results.json --readme README.md

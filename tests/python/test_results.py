@@ -31,6 +31,13 @@ def _fake_run(tmp_path: Path) -> Path:
         "run": str(run), "model": {"d_model": 40, "n_layers": 2, "d_state": 8, "expand": 2}, "params": 29092,
         "clips": 2202, "float_acc": 0.9, "int8_acc": 0.895, "int8_agreement": 0.98, "flash_bytes": 50000,
         "targets": {"cortex-m4": {"step_instructions": 104000, "ram_bytes": 5000}}}]))
+    (run / "compare_paths").mkdir()
+    (run / "compare_paths" / "compare_paths.json").write_text(json.dumps({"sets": {
+        "test": {"n": 10, "accuracy": {}, "agreement": {}},
+        "v2_test_dev": {"n": 2202, "accuracy": {"torch_float": 0.894, "fused_int8": 0.894,
+                                                "torch_float_stream": 0.905, "fused_int8_stream": 0.899},
+                        "agreement": {"fused_int8 vs torch_float": 0.977,
+                                      "fused_int8_stream vs torch_float_stream": 0.979}}}}))
     return run
 
 
@@ -45,6 +52,8 @@ def test_collect_and_render(tmp_path):
     assert "| mlperf_int8 | 91.4 % |" in text
     assert "| 40 | 2 | 8 | 2 | 29,092 | 90.0 % | 89.5 % | 98.0 % | 50,000 B | 5,000 B | 104,000 |" in text
     assert "Not measured in this run (stream)" in text
+    assert "| the clip right after another clip, as the streaming firmware hears it | 90.5 % | 89.9 % | 97.9 % |" \
+        in text
 
 
 def test_cli_writes_readme_block_and_checks_it(tmp_path, capsys):

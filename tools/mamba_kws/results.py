@@ -31,6 +31,9 @@ STEPS: dict[str, dict[str, str]] = {
                  "output": "{run}/eval_v2_test_dev_teachers.json"},
     "size": {"command": "python tools/size_table.py {run} --json {run}/size_table.json --plot {run}/size_table.png",
              "output": "{run}/size_table.json"},
+    "int8": {"command": "python tools/compare_paths.py --checkpoint {run}/best.pt --real v2_test_dev "
+                        "--paths fused_int8,fused_int8_stream --out {run}/compare_paths",
+             "output": "{run}/compare_paths/compare_paths.json"},
     "kernels": {"command": "python tools/bench_kernels.py --checkpoint {run}/best.pt --clips 0 "
                            "--json {run}/bench_kernels.json",
                 "output": "{run}/bench_kernels.json"},
@@ -95,6 +98,11 @@ def _extract(key: str, data: Any) -> dict[str, Any]:
                           "ram_bytes": next(iter(r["targets"].values()))["ram_bytes"],
                           "step_instructions": {t: v["step_instructions"] for t, v in r["targets"].items()}}
                          for r in data]}
+    if key == "int8":
+        name, r = next((k, v) for k, v in data["sets"].items() if k.startswith("v2_test_dev"))
+        return {"clips": r["n"], "set": name,
+                "accuracy": {p: round(a, 4) for p, a in r["accuracy"].items()},
+                "agreement": {p: round(a, 4) for p, a in r["agreement"].items()}}
     if key == "kernels":
         return {"budget_instructions": data["budget_cycles"],
                 "targets": {f"{r['target']} {r['kernels']}": {
@@ -166,6 +174,18 @@ def render(res: dict[str, Any]) -> str:
                          f"{_pct(r['float_acc'])} | {_pct(r['int8_acc'])} | {_pct(r['int8_agreement'])} | "
                          f"{r['flash_bytes']:,} B | {r['ram_bytes']:,} B | "
                          + " | ".join(f"{r['step_instructions'][t]:,}" for t in targets) + " |")
+        lines.append("")
+    if "int8" in res:
+        q = res["int8"]
+        acc, agr = q["accuracy"], q["agreement"]
+        rows = [("a clip on its own, from a zero state", "torch_float", "fused_int8"),
+                ("the clip right after another clip, as the streaming firmware hears it", "torch_float_stream",
+                 "fused_int8_stream")]
+        lines += [f"The fused int8 model on the same {q['clips']:,} clips, heard two ways; `{q['command']}`:", "",
+                  "| heard as | float | fused int8 | top-1 agreement |", "|---|---|---|---|"]
+        for label, f, i in rows:
+            if f in acc and i in acc:
+                lines.append(f"| {label} | {_pct(acc[f])} | {_pct(acc[i])} | {_pct(agr.get(f'{i} vs {f}'))} |")
         lines.append("")
     if "kernels" in res:
         k = res["kernels"]
