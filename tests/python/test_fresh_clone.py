@@ -57,3 +57,10 @@ def test_demo_steps_without_a_data_root(clone):
                "--snr", "10", "--quiet")
     assert "note: no real clips v2_test_dev" in out
     assert (clone / run / "stream" / "stream_eval.json").is_file()
+
+    out = _run(clone, "tools/compare_paths.py", "--checkpoint", f"{run}/best.pt", "--real", "v2_test_dev",
+               "--test", "20", "--paths", "fused_int8,fused_int8_stream", "--no-progress")
+    assert "note: no real clips v2_test_dev" in out and "test: 20 clips" in out
+
+    out = _run(clone, "tools/size_table.py", run, "--targets", "cortex-m4", "--quiet")
+    assert "note: no real clips v2_test_dev" in out and "generated test split clips" in out

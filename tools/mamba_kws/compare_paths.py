@@ -216,6 +216,12 @@ def clip_sets(cfg: KWSConfig, source: str | None, n_calib: int, n_test: int | No
     if n_test is not None and n_test < len(te):
         te = te.subset(np.sort(rng.choice(len(te), size=n_test, replace=False)))
     sets = {"test": (clip_features(te, cfg), te.targets)}
+    if real and "/" not in real:
+        from .paths import describe, speech_commands_dir
+
+        if not (speech_commands_dir() / real).is_dir():
+            print(f"note: no real clips {real} ({describe()}): the test split only")
+            real = None
     if real:
         name, rc = real_clips(cfg, real, checkpoint)
         if n_real is not None and n_real < len(rc):
