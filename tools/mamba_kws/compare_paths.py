@@ -161,12 +161,13 @@ class Paths:
             with torch.no_grad():
                 out["torch_float_stream"] = self.model(torch.from_numpy(seqs), skip_steps=steps).numpy()
         runs: dict[str, list] = {p: [] for p in self.paths}
+        if self.tflm is not None:
+            from .export.tflm import dequantize, quantize
+
+            tin, tout = self.tflm.inputs[0], self.tflm.outputs[0]
         for i in tqdm(range(len(feats)), desc=desc, unit="clip", disable=not progress):
             x = feats[i]
             if self.tflm is not None:
-                from .export.tflm import dequantize, quantize
-
-                tin, tout = self.tflm.inputs[0], self.tflm.outputs[0]
                 runs["builtin_int8"].append(dequantize(self.tflm.run(quantize(x[None], tin))[0], tout).reshape(-1))
             if "fused_int8" in self.paths:
                 runs["fused_int8"].append(self._fused(x))
@@ -217,11 +218,9 @@ def clip_sets(cfg: KWSConfig, source: str | None, n_calib: int, n_test: int | No
         te = te.subset(np.sort(rng.choice(len(te), size=n_test, replace=False)))
     sets = {"test": (clip_features(te, cfg), te.targets)}
     if real and "/" not in real:
-        from .paths import describe, speech_commands_dir
+        from .paths import have_real_clips
 
-        if not (speech_commands_dir() / real).is_dir():
-            print(f"note: no real clips {real} ({describe()}): the test split only")
-            real = None
+        real = real if have_real_clips(real, "the test split only") else None
     if real:
         name, rc = real_clips(cfg, real, checkpoint)
         if n_real is not None and n_real < len(rc):
@@ -304,13 +303,11 @@ def main(argv: list[str] | None = None) -> int:
                                     Path(args.checkpoint))
     chunks = cfg.export.get("time_chunks", 1)
     data = tpath = None
-    if "builtin_int8" not in paths:
-        pass
-    elif args.tflite:
+    if "builtin_int8" in paths and args.tflite:
         tpath = Path(args.tflite)
         data = tpath.read_bytes()
         check_tflite(data, cfg, cfg.features.frames, str(tpath))
-    else:
+    elif "builtin_int8" in paths:
         if not args.no_progress:
             print("exporting the builtin int8 model (TFLite converter) ...", flush=True)
         data = builtin_int8(model, calib, chunks=chunks)

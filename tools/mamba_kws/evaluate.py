@@ -180,11 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         elif "/" in item or item.startswith("."):
             raise DataError(f"--real {item}: no such folder")
         else:
-            from .paths import describe, speech_commands_dir
+            from .paths import have_real_clips
 
-            if not (speech_commands_dir() / item).is_dir():
-                print(f"note: no real clips {item} ({describe()}; or score any folder of <label>/*.wav with "
-                      "--real PATH): skipped")
+            if not have_real_clips(item, "skipped (or score any folder of <label>/*.wav with --real PATH)"):
                 continue
             if item in (trained_on.get("sources") or ()):
                 raise DataError(f"{args.checkpoint} was trained on {item}: it cannot be scored on it")

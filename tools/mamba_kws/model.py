@@ -78,6 +78,12 @@ class ChannelBatchNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(x.transpose(1, 2)).transpose(1, 2)
 
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, c) with norm(x) = a x + c at inference (running statistics): what the int8 paths fold."""
+        bn = self.bn
+        a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        return a, bn.bias - bn.running_mean * a
+
 
 def make_norm(kind: str, d: int) -> nn.Module:
     if kind == "rmsnorm":

@@ -70,3 +70,12 @@ def describe() -> str:
     """One line for error messages: how to point the tools at data."""
     return (f"set ${DATA_ENV} (or --data-root) to a folder holding {SPEECH_COMMANDS}/ and {MLTK}/; "
             f"now {data_root()}")
+
+
+def have_real_clips(subset: str, instead: str) -> bool:
+    """Whether the data root holds the real-clip subset; where it does not, one note saying so and what the
+    tool does `instead`, so that a fresh clone with nothing beside it goes on."""
+    if (speech_commands_dir() / subset).is_dir():
+        return True
+    print(f"note: no real clips {subset} ({describe()}): {instead}")
+    return False

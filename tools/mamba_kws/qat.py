@@ -135,10 +135,6 @@ class Int8Sim:
         return F.linear(x, self.weight(w_out_in, 0), b)
 
     # -- the graph -----------------------------------------------------------------------------
-    def _bn(self, bn: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        return s, bn.bias - bn.running_mean * s
-
     def block(self, i: int, layer: Any, x: torch.Tensor) -> torch.Tensor:
         mix = layer.mixer
         c = mix.cfg
@@ -149,7 +145,7 @@ class Int8Sim:
         wx, wz = w_in[:d_in], w_in[d_in:]
         bx = bz = None
         if c.norm == "batchnorm":  # folded: in_proj(x * s + c) = (W * s) x + W c
-            s, cb = self._bn(layer.norm.bn)
+            s, cb = layer.norm.affine()
             bx, bz = wx @ cb, wz @ cb
             wx, wz = wx * s[None, :], wz * s[None, :]
         xi = self.q(p + "xi", self.fc(x, wx, bx))
@@ -196,7 +192,7 @@ class Int8Sim:
         pooled = self.q("pool", x.mean(1) if mc.pooling == "mean" else x[:, -1])
         w, b = model.classifier.weight, model.classifier.bias
         if mc.norm == "batchnorm":  # the final norm folded into the classifier
-            s, cb = self._bn(model.norm_f.bn)
+            s, cb = model.norm_f.affine()
             b = b + w @ cb
             w = w * s[None, :]
         return self.q("logits", self.fc(pooled, w, b))

@@ -47,9 +47,9 @@ def measure(run: Path, targets: list[str], calib_clips: int, progress: bool) -> 
     fm = Q.float_weights(model)
     qm = Q.quantize_model(fm, calibration_features(cfg, "auto", calib_clips), rmsnorm=True)
     flash = len(build_int8(fm, qm, cfg, streaming=True))
-    from .paths import describe, speech_commands_dir
+    from .paths import have_real_clips
 
-    if (speech_commands_dir() / "v2_test_dev").is_dir():
+    if have_real_clips("v2_test_dev", "accuracy on the generated test split"):
         clip_set = "v2_test_dev"
         clips, _ = filter_trained_speakers(load_real_clips("v2_test_dev", cfg),
                                            read_checkpoint(ckpt).get("trained_on"))
@@ -57,7 +57,6 @@ def measure(run: Path, targets: list[str], calib_clips: int, progress: bool) -> 
         from .data import prepare_data
 
         clip_set = "generated test split"
-        print(f"note: no real clips v2_test_dev ({describe()}): accuracy on the generated test split")
         clips = prepare_data(cfg, None, progress=False).test
     feats = clip_features(clips, cfg)
     lib = cbind.load()

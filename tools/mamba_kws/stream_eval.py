@@ -38,7 +38,7 @@ from .data.noise import noise_part, read_noise_dir
 from .data.streams import Event, Stream, build_stream
 from .detection import detect_offline, detection_params, smooth, with_threshold
 from .errors import ArgumentParser, DataError, KWSError
-from .paths import describe, speech_commands_dir
+from .paths import describe, have_real_clips
 from .stream import READOUTS, hop_end_sample, live_ms_per_hop, macs_per_hop, stream_features, stream_posteriors
 
 # ------------------------------------------------------------------------------------ scoring
@@ -124,8 +124,7 @@ def load_pools(cfg: KWSConfig, which: list[str], trained_on: dict | None,
 
     pools: list[ClipSet] = []
     sources: list[str] = []
-    if "real" in which and not (speech_commands_dir() / "v2_test_dev").is_dir():
-        print(f"note: no real clips v2_test_dev ({describe()}): the streams use the generated test split's words")
+    if "real" in which and not have_real_clips("v2_test_dev", "the streams use the generated test split's words"):
         which = list(dict.fromkeys("generated" if s == "real" else s for s in which))
     for src in which:
         if src == "real":

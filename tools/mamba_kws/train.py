@@ -336,7 +336,7 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
     val_feats = data.val.feats.astype(np.float32)
     extra = {"data_source": data.summary.get("speech_set", {}).get("source", ""), "trained_on": data.trained_on}
 
-    start_epoch, step, best_acc, history = 0, 0, -1.0, []
+    start_epoch, step, best_acc, history, resumed_ema = 0, 0, -1.0, [], None
     last_path, best_path = run.out / "last.pt", run.out / "best.pt"
     if args.resume and last_path.exists():
         state = read_checkpoint(last_path)
@@ -357,13 +357,13 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
         if start_epoch >= tc.epochs:
             raise KWSError(f"{last_path} has already trained {start_epoch} of {tc.epochs} epochs: nothing to "
                            f"resume; pass --epochs above {start_epoch} to train on")
-        best_acc, history = state.get("best_val_acc", -1.0), state.get("history", [])
+        best_acc, history, resumed_ema = state.get("best_val_acc", -1.0), state.get("history", []), state.get("ema")
         if run.main:
             print(f"resuming from {last_path} at epoch {start_epoch}")
 
     ema = WeightAverage(model, tc.ema_decay) if tc.ema_decay > 0 and sim is None else None
-    if ema is not None and args.resume and last_path.exists() and "ema" in read_checkpoint(last_path):
-        ema.model.load_state_dict(read_checkpoint(last_path)["ema"])
+    if ema is not None and resumed_ema is not None:
+        ema.model.load_state_dict(resumed_ema)
     scored = ema.model if ema is not None else model  # what validation selects and best.pt holds
     t0 = time.time()
     start_step = step
@@ -385,31 +385,23 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total_steps, warmup, tc.lr)
             x, y, soft, has_soft = (t.to(run.device) for t in (x, y, soft, has_soft))
-            if args.qat == "fused":  # the fused kernels, with the stream context the firmware sees
+            if sim is not None:  # QAT: the float model and its int8 simulation on the same batch
                 int8, calib = sim
                 if (step - start_step) % QAT_RECALIBRATE_STEPS == 0:
-                    int8.calibrate(calib)  # the export's scales, on the current weights
-                ctx = tc.stream_context_steps if _with_context(tc.stream_context_prob, tc.seed, step) else 0
+                    int8.calibrate(calib)  # the export's ranges, on the current weights
+                # the fused kernels run with the stream context the firmware sees; the exported builtin-op
+                # graph sees one window from a zero state
+                fused_ctx = args.qat == "fused" and _with_context(tc.stream_context_prob, tc.seed, step)
+                ctx = tc.stream_context_steps if fused_ctx else 0
                 xin = with_context(model, x, ctx)
                 logits = model(xin, skip_steps=ctx)
-                loss = kws_loss(logits, y, soft, has_soft, cfg)
-                sim_logits = int8(xin, skip_steps=ctx)
-                if cfg.qat.match > 0:
-                    loss = loss + cfg.qat.match * F.kl_div(F.log_softmax(sim_logits, 1), F.log_softmax(
-                        logits.detach(), 1), log_target=True, reduction="batchmean")
+                sim_logits = int8(xin, skip_steps=ctx) if ctx else int8(xin)
+                if cfg.qat.match > 0:  # pull the int8 posteriors onto the float ones (KL)
+                    loss = kws_loss(logits, y, soft, has_soft, cfg) + cfg.qat.match * F.kl_div(
+                        F.log_softmax(sim_logits, 1), F.log_softmax(logits.detach(), 1), log_target=True,
+                        reduction="batchmean")
                 else:
                     loss = kws_loss(sim_logits, y, soft, has_soft, cfg)
-            elif sim is not None:  # the exported int8 graph sees one window from a zero state: no context
-                int8, calib = sim
-                if (step - start_step) % QAT_RECALIBRATE_STEPS == 0:
-                    int8.calibrate(calib, "mse")  # the export's ranges, on the current weights
-                logits = model(x)
-                loss = kws_loss(logits, y, soft, has_soft, cfg)
-                if cfg.qat.match > 0:  # pull the int8 graph's posteriors onto the float ones (KL)
-                    loss = loss + cfg.qat.match * F.kl_div(F.log_softmax(int8(x), 1), F.log_softmax(
-                        logits.detach(), 1), log_target=True, reduction="batchmean")
-                else:
-                    loss = kws_loss(int8(x), y, soft, has_soft, cfg)
             else:
                 ctx = tc.stream_context_steps if _with_context(tc.stream_context_prob, tc.seed, step) else 0
                 logits = context_logits(ddp, x, ctx) if ctx > 0 else ddp(x)
@@ -439,10 +431,9 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
                 best_acc = val_acc
                 save_checkpoint(best_path, scored, cfg, epoch=epoch, step=step, metrics={"val_acc": val_acc},
                                 **extra)
-            if ema is not None:
-                extra_last = {**extra, "ema": ema.model.state_dict()}
+            last_extra = extra if ema is None else {**extra, "ema": ema.model.state_dict()}
             save_checkpoint(last_path, model, cfg, epoch=epoch, step=step, optimizer=opt.state_dict(),
-                            best_val_acc=best_acc, history=history, **(extra_last if ema is not None else extra))
+                            best_val_acc=best_acc, history=history, **last_extra)
     if run.main and not best_path.exists():
         save_checkpoint(best_path, scored, cfg, epoch=-1, step=step, metrics={}, **extra)
     return history, step, best_acc, time.time() - t0

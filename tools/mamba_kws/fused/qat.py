@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..model import MambaKWS, activation, dt_activation
+from ..model import MambaKWS, activation, discretize_decay, dt_activation
 from ..quant import fake_q, fake_q_weight
 from . import fixed_point as fp
 from .quantize import QModel, QuantizeError, float_weights, quantize_model
@@ -95,14 +95,6 @@ class FusedInt8Sim:
         return w if "weights" in self.float_points else fake_q_weight(w)
 
     # -- the int8 block --------------------------------------------------------------------------
-    @staticmethod
-    def _folded_bn(norm: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:
-        bn = getattr(norm, "bn", None)
-        if bn is None:
-            return None
-        a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        return a, bn.bias - bn.running_mean * a
-
     def _block(self, i: int, x: torch.Tensor) -> torch.Tensor:
         layer = self.model.layers[i]
         mix, qb = layer.mixer, self.qm.blocks[i]
@@ -112,9 +104,8 @@ class FusedInt8Sim:
         q = lambda name, t: self._q(name, t, sc[name], zp[name])  # noqa: E731
         W = mix.in_proj.weight
         b = None
-        folded = self._folded_bn(layer.norm)
-        if folded is not None:  # in_proj (a u + c) = (W a) u + W c
-            a, cb = folded
+        if c.norm == "batchnorm":  # in_proj (a u + c) = (W a) u + W c
+            a, cb = layer.norm.affine()
             b = W @ cb
             W = W * a[None, :]
         xz = F.linear(x, self._w(W), b)
@@ -133,10 +124,7 @@ class FusedInt8Sim:
         s_dt = sc["dt"] * 2.0**20
         if "A" not in self.float_points:
             A = _ste(A, torch.clamp(torch.round(A.detach() * s_dt), fp.A_Q20_MIN, 0) / s_dt)
-        if c.decay == "sigmoid":
-            dA = 2.0 * torch.sigmoid(dt.unsqueeze(-1) * A)
-        else:
-            dA = torch.exp(dt.unsqueeze(-1) * A)
+        dA = discretize_decay(c.decay, dt.unsqueeze(-1) * A)
         dBx = (dt * xc).unsqueeze(-1) * B.unsqueeze(2)
         h_max = fp.H_MAX * sc["h"]
         h = x.new_zeros(x.shape[0], di, n)
@@ -164,14 +152,20 @@ class FusedInt8Sim:
             x = self._block(i, x)
         pooled = self._q("pool", x[:, skip_steps:].mean(1), qm.pool_scale, qm.pool_zp)
         W, b = model.classifier.weight, model.classifier.bias
-        folded = self._folded_bn(model.norm_f)
-        if folded is not None:  # the final norm commutes with the mean: W (a p + c) + b
-            a, cb = folded
+        if model.cfg.model.norm == "batchnorm":  # the final norm commutes with the mean: W (a p + c) + b
+            a, cb = model.norm_f.affine()
             b = b + W @ cb
             W = W * a[None, :]
         return self._q("logits", F.linear(pooled, self._w(W), b), qm.logit_scale, qm.logit_zp)
 
     __call__ = forward
+
+
+def _batched(fn, x: np.ndarray, batch: int) -> torch.Tensor:  # noqa: ANN001
+    """fn over x (n, frames, channels) in batches, without gradients."""
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    with torch.no_grad():
+        return torch.cat([fn(t[i:i + batch]) for i in range(0, len(t), batch)])
 
 
 def int8_logits(qm: QModel, feats: np.ndarray, lib=None) -> np.ndarray:  # noqa: ANN001
@@ -192,10 +186,8 @@ def agreement(sim: FusedInt8Sim, feats: np.ndarray, lib=None, batch: int = 256) 
     mean and max difference in int8 steps."""
     qm = sim.qm
     ref = int8_logits(qm, feats, lib)
-    with torch.no_grad():
-        sim.model.eval()
-        got = np.concatenate([sim(torch.from_numpy(np.asarray(feats[i:i + batch], np.float32))).numpy()
-                              for i in range(0, len(feats), batch)])
+    sim.model.eval()
+    got = _batched(sim, feats, batch).numpy()
     steps = got / qm.logit_scale + qm.logit_zp - ref
     return {"clips": len(feats), "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean()),
             "mean_abs_steps": float(np.abs(steps).mean()), "max_abs_steps": float(np.abs(steps).max())}
@@ -207,15 +199,13 @@ def rounding_costs(model: MambaKWS, calib: np.ndarray, feats: np.ndarray,
     mean |logit error| with everything int8, then with each point (and each group in `groups`) left in
     float, then with all of them in float (agreement 1 by construction)."""
     model.eval()
-    x = torch.from_numpy(np.ascontiguousarray(feats, np.float32))
-    with torch.no_grad():
-        ref = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+    ref = _batched(model, feats, batch)
+    qm = FusedInt8Sim(model).calibrate(calib)  # the scales do not depend on which points stay in float
     rows = []
     for points in ((), *((p,) for p in POINTS), *groups, POINTS):
         sim = FusedInt8Sim(model, points)
-        sim.calibrate(calib)
-        with torch.no_grad():
-            out = torch.cat([sim(x[i:i + batch]) for i in range(0, len(x), batch)])
+        sim.qm = qm
+        out = _batched(sim, feats, batch)
         rows.append({"float_points": list(points),
                      "top1_agreement": float((out.argmax(1) == ref.argmax(1)).float().mean()),
                      "mean_abs_logit_error": float((out - ref).abs().mean())})

@@ -78,9 +78,7 @@ def _norm_params(cfg: ModelConfig, norm: torch.nn.Module) -> tuple[np.ndarray, n
     if cfg.norm == "rmsnorm":
         return _f32(norm.weight), np.zeros(d, np.float32), float(norm.eps)
     if cfg.norm == "batchnorm":
-        bn = norm.bn
-        a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        c = bn.bias - bn.running_mean * a
+        a, c = norm.affine()
         return _f32(a), _f32(c), 0.0
     return np.ones(d, np.float32), np.zeros(d, np.float32), 0.0
 
