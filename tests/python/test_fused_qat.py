@@ -97,8 +97,8 @@ def test_rounding_costs_rows(sim):
     from mamba_kws.fused.qat import POINTS, rounding_costs
 
     cfg = sim.model.cfg
-    rows = rounding_costs(sim.model, Q.fake_calibration(cfg, 16, seed=0), Q.fake_calibration(cfg, 12, seed=4),
-                          groups=(("y", "yg"),))
+    qm = FusedInt8Sim(sim.model).calibrate(Q.fake_calibration(cfg, 16, seed=0))
+    rows = rounding_costs(sim.model, qm, Q.fake_calibration(cfg, 12, seed=4), groups=(("y", "yg"),))
     assert [tuple(r["float_points"]) for r in rows] == [(), *((p,) for p in POINTS), ("y", "yg"), POINTS]
     assert rows[-1]["top1_agreement"] == 1.0 and rows[-1]["mean_abs_logit_error"] < 1e-4
     assert rows[0]["mean_abs_logit_error"] > 10 * rows[-1]["mean_abs_logit_error"]

@@ -2,8 +2,8 @@
 
     python tools/int8_costs.py --checkpoint runs/kws_mamba/best.pt [--group y,yg --group y,yg,out]
 
-Runs the simulation of the fused int8 kernels (mamba_kws.fused.qat.FusedInt8Sim, which follows the C
-kernels to within about one int8 step) on clips of the validation speakers, first all int8, then with
+Runs the simulation of the fused int8 kernels (mamba_kws.fused.qat.FusedInt8Sim; how closely it follows
+the C kernels on the same clips is printed first) on clips of the validation speakers, first all int8, then with
 one tensor at a time left in float (and each --group), and prints the top-1 agreement with the float
 model and the mean |logit error| of each. The tensors whose rounding costs the most are where a wider
 type inside the fused op would pay. Clips: the real feature maps' validation split by default (not
@@ -58,19 +58,26 @@ def main(argv: list[str] | None = None) -> int:
     if bad or any(not g for g in groups):
         raise KWSError(f"--group: unknown or empty points {bad}; choose from {', '.join(POINTS)}")
     from .checkpoint import load_checkpoint
-    from .fused.qat import rounding_costs
+    from .fused import cbind
+    from .fused.qat import FusedInt8Sim, agreement, rounding_costs
     from .fused_tflite import CALIB_CLIPS, calibration_features
 
     model, cfg, _ = load_checkpoint(args.checkpoint)
-    rows = rounding_costs(model, calibration_features(cfg, "auto", CALIB_CLIPS), clips(cfg, args.clips, args.n),
-                          groups)
-    print(f"{args.checkpoint}: the fused int8 simulation vs float on {args.n} {args.clips} clips")
+    feats = clips(cfg, args.clips, args.n)
+    sim = FusedInt8Sim(model)
+    sim.calibrate(calibration_features(cfg, "auto", CALIB_CLIPS))
+    follows = agreement(sim, feats, cbind.load())
+    rows = rounding_costs(model, sim.qm, feats, groups)
+    print(f"{args.checkpoint}: the simulation follows the C kernels (host build) on {len(feats)} {args.clips} clips: "
+          f"top-1 {100 * follows['top1_agreement']:.2f} %, logits {follows['mean_abs_steps']:.2f} int8 steps apart "
+          f"on average (at most {follows['max_abs_steps']:.0f})")
+    print(f"{args.checkpoint}: the fused int8 simulation vs float on {len(feats)} {args.clips} clips")
     print(f"  {'left in float':<28} {'top-1 agreement':>16} {'mean |logit err|':>17}")
     for r in rows:
         name = "(all int8)" if not r["float_points"] else (
             "(all float)" if len(r["float_points"]) == len(POINTS) else ",".join(r["float_points"]))
         print(f"  {name:<28} {100 * r['top1_agreement']:>15.2f}% {r['mean_abs_logit_error']:>17.3f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"checkpoint": args.checkpoint, "clips": args.clips, "n": args.n,
-                                               "rows": rows}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"checkpoint": args.checkpoint, "clips": args.clips, "n": len(feats),
+                                               "simulation_vs_kernels": follows, "rows": rows}, indent=2) + "\n")
     return 0

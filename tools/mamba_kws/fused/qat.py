@@ -193,14 +193,14 @@ def agreement(sim: FusedInt8Sim, feats: np.ndarray, lib=None, batch: int = 256) 
             "mean_abs_steps": float(np.abs(steps).mean()), "max_abs_steps": float(np.abs(steps).max())}
 
 
-def rounding_costs(model: MambaKWS, calib: np.ndarray, feats: np.ndarray,
+def rounding_costs(model: MambaKWS, qm: QModel, feats: np.ndarray,
                    groups: tuple[tuple[str, ...], ...] = (), batch: int = 256) -> list[dict]:
     """What each int8 rounding of the fused kernels costs: the simulation's top-1 agreement with float and
     mean |logit error| with everything int8, then with each point (and each group in `groups`) left in
-    float, then with all of them in float (agreement 1 by construction)."""
+    float, then with all of them in float (agreement 1 by construction). `qm`: the model's calibrated int8
+    form (FusedInt8Sim.calibrate); its scales do not depend on which points stay in float."""
     model.eval()
     ref = _batched(model, feats, batch)
-    qm = FusedInt8Sim(model).calibrate(calib)  # the scales do not depend on which points stay in float
     rows = []
     for points in ((), *((p,) for p in POINTS), *groups, POINTS):
         sim = FusedInt8Sim(model, points)
