@@ -58,6 +58,9 @@ def test_int8_model_options_and_weights_round_trip(tiny) -> None:
     assert opts["norm"] == "none"  # batchnorm folded into in_proj
     assert opts["ssm_bx_shift"] == qb.ssm.bx_shift and opts["res_m_shift"] == qb.res_m_shift
     assert set(ft.INT8_OPTION_KEYS) <= set(opts)
+    assert opts.get("ssm_y_bits", 8) == qb.ssm.y_bits  # written only when not 8 (the op's default)
+    y8 = ft.describe(ft.build_int8(fm, quantize_model(fm, fake_calibration(kcfg, n=4), y_bits=8), kcfg))
+    assert "ssm_y_bits" not in y8["ops"][2]["options"]
     # the weight tensors hold the quantiser's arrays as they are
     fb = schema()
     m = fb.ModelT.InitFromPackedBuf(bytearray(data), 0)

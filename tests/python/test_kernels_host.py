@@ -174,6 +174,28 @@ def test_int8_model_bit_exact_and_close_to_float(lib, variant):
     assert np.mean(errs) < 0.15, errs  # int8 stays near the float model (relative mean error)
 
 
+def test_int16_y_is_closer_to_float(lib):
+    """y_bits 16 (the scan output and the gate in int16): the C kernels equal intmodel bit for bit, and
+    the logits are closer to the float model's than with int8 y on the same calibration."""
+    cfg, model = trained_looking({}, seed=3)
+    fm = Q.float_weights(model)
+    calib, feats = Q.fake_calibration(cfg, 16, seed=0), Q.fake_calibration(cfg, 6, seed=12)
+    float_logits, _, _ = Q.model_forward(fm, feats)
+    err = {}
+    for bits in (8, 16):
+        qm = Q.quantize_model(fm, calib, y_bits=bits)
+        assert all(qb.ssm.y_bits == bits for qb in qm.blocks)
+        e = []
+        for b in range(len(feats)):
+            fq = Q.quantize_features(feats[b], qm.in_scale, qm.in_zp)
+            c_logits, _ = lib.model_q8(qm, fq)
+            assert np.array_equal(c_logits, intmodel.model_run(qm, fq)[0])
+            e.append(np.abs((c_logits - qm.logit_zp) * qm.logit_scale - float_logits[b]).mean())
+        err[bits] = float(np.mean(e))
+    print("mean |logit error| by y_bits", err)
+    assert err[16] < err[8]
+
+
 def test_int8_block_bit_exact_with_calibrated_params(lib):
     cfg, model = trained_looking({}, seed=6)
     fm = Q.float_weights(model)
@@ -188,7 +210,7 @@ def test_int8_block_bit_exact_with_calibrated_params(lib):
         assert np.array_equal(lib.block_q8(cfg.model, qb, u, step=True), ref)
 
 
-def _random_qblock(rng: np.random.Generator, mcfg) -> Q.QBlock:
+def _random_qblock(rng: np.random.Generator, mcfg, y_bits: int = 8) -> Q.QBlock:
     """Parameters anywhere inside the kernels' contract, extremes included: saturation everywhere."""
     di, dm, n, r, K = mcfg.d_inner, mcfg.d_model, mcfg.d_state, mcfg.dt_rank_resolved, mcfg.d_conv
 
@@ -234,6 +256,7 @@ def _random_qblock(rng: np.random.Generator, mcfg) -> Q.QBlock:
         mult(),
         shift(),
         zp(),
+        y_bits,
     )
     norm = Q.QRMSNorm(zp(), int(rng.integers(0, 2**30)), mult(dm), shift(dm), zp())
     return Q.QBlock(
@@ -265,6 +288,7 @@ def _random_qblock(rng: np.random.Generator, mcfg) -> Q.QBlock:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_int8_block_bit_exact_with_random_params(lib, seed):
+    """Seeds 6-11 (every decay and norm again) with int16 y and y * act(z) (ssm.y_bits 16)."""
     rng = np.random.default_rng(seed)
     base = load_config().model
     mcfg = dataclasses.replace(
@@ -277,7 +301,7 @@ def test_int8_block_bit_exact_with_random_params(lib, seed):
         decay=["exp", "sigmoid"][seed % 2],
         norm=["none", "batchnorm", "rmsnorm"][seed % 3],
     )
-    qb = _random_qblock(rng, mcfg)
+    qb = _random_qblock(rng, mcfg, y_bits=16 if seed >= 6 else 8)
     u = rng.integers(-128, 128, size=(int(rng.integers(1, 20)), mcfg.d_model)).astype(np.int8)
     st = intmodel.block_state(qb, mcfg.d_inner, mcfg.d_conv, mcfg.d_state)
     ref = intmodel.block_run(mcfg, qb, u, st)
@@ -287,12 +311,12 @@ def test_int8_block_bit_exact_with_random_params(lib, seed):
     assert np.array_equal(lib.block_q8(mcfg, qb, u, step=True), ref)
 
 
-@pytest.mark.parametrize("decay", ["exp", "sigmoid"])
-def test_int8_block_bit_exact_wide_state(lib, decay):
+@pytest.mark.parametrize("decay,y_bits", [("exp", 8), ("sigmoid", 8), ("sigmoid", 16)])
+def test_int8_block_bit_exact_wide_state(lib, decay, y_bits):
     """d_state past the optimized scan's stack arrays (32): its in-place path."""
     rng = np.random.default_rng(40)
     mcfg = dataclasses.replace(load_config().model, d_model=8, expand=2, d_state=36, decay=decay)
-    qb = _random_qblock(rng, mcfg)
+    qb = _random_qblock(rng, mcfg, y_bits)
     u = rng.integers(-128, 128, size=(9, mcfg.d_model)).astype(np.int8)
     st = intmodel.block_state(qb, mcfg.d_inner, mcfg.d_conv, mcfg.d_state)
     ref = intmodel.block_run(mcfg, qb, u, st)

@@ -12,12 +12,14 @@ from mamba_kws.fused import bench, cbind, cgen, qemu
 from mamba_kws.fused import quantize as Q
 from mamba_kws.model import build_model
 
-# name: (model YAML, --set overrides, float32 path in the harness)
+# name: (model YAML, --set overrides, float32 path in the harness, y_bits)
 MODELS = {
-    "kws_mamba": ("kws_mamba", (), True),  # the default (MCU switches)
-    "kws_mamba_ref": ("kws_mamba_ref", (), True),  # softplus, exp decay, rmsnorm
+    "kws_mamba": ("kws_mamba", (), True, Q.Y_BITS),  # the default (MCU switches)
+    "kws_mamba_ref": ("kws_mamba_ref", (), True, Q.Y_BITS),  # softplus, exp decay, rmsnorm
     # a larger model: 3 blocks of d_model 48 (its float weights do not fit the M3's flash)
-    "d48_3layers": ("kws_mamba", ("model.d_model=48", "model.n_layers=3"), False),
+    "d48_3layers": ("kws_mamba", ("model.d_model=48", "model.n_layers=3"), False, Q.Y_BITS),
+    # the other width of the scan output and the gate (int16 out_proj input: SMLAD on repacked pairs)
+    "kws_mamba_y_other": ("kws_mamba", (), False, 24 - Q.Y_BITS),
 }
 
 
@@ -26,12 +28,12 @@ def fixture_model(request, tmp_path_factory, repo_root):
     missing = qemu.toolchain_missing()
     if missing:
         pytest.fail(f"{missing} is needed (apt: gcc-arm-none-eabi qemu-system-arm)")
-    name, overrides, with_float = MODELS[request.param]
+    name, overrides, with_float, y_bits = MODELS[request.param]
     cfg = load_config(repo_root / "models" / f"{name}.yaml", overrides)
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     fm = Q.float_weights(model)
-    qm = Q.quantize_model(fm, Q.fake_calibration(cfg, 8), rmsnorm=True)
+    qm = Q.quantize_model(fm, Q.fake_calibration(cfg, 8), rmsnorm=True, y_bits=y_bits)
     feats = Q.fake_calibration(cfg, 1, seed=7)[0]
     fq = Q.quantize_features(feats, qm.in_scale, qm.in_zp)
     out = tmp_path_factory.mktemp("qemu")

@@ -81,7 +81,7 @@ def _bad_options() -> list[tuple[str, bytes, str]]:
     opts = ft.decode_options(raw)
     enc = ft.encode_options
     no = lambda k: enc({x: v for x, v in opts.items() if x != k})  # noqa: E731
-    fopts = {k: v for k, v in opts.items() if k not in ft.INT8_OPTION_KEYS}
+    fopts = {k: v for k, v in opts.items() if k not in ft.INT8_OPTION_KEYS + ft.OPTIONAL_INT8_KEYS}
     return [
         ("shipped", raw, "run"),
         ("float block", enc(fopts), "float block"),
@@ -108,6 +108,9 @@ def _bad_options() -> list[tuple[str, bytes, str]]:
         ("res_u_shift -40", enc(dict(opts, res_u_shift=-40)), "refused res_u_shift: is out of range"),
         ("yg_mult INT32_MIN", enc(dict(opts, yg_mult=-(2**31))), "refused yg_mult: is out of range"),
         ("in_zp 128", enc(dict(opts, in_zp=128)), "refused in_zp: is out of range"),
+        ("y_bits 16", enc(dict(opts, ssm_y_bits=16)), "run"),
+        ("y_bits 12", enc(dict(opts, ssm_y_bits=12)), "refused ssm.y_bits: has no such value"),
+        ("y_bits as float", enc(dict(opts, ssm_y_bits=16.0)), "refused ssm_y_bits: is not an int32"),
     ]
 
 

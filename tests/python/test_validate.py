@@ -81,6 +81,8 @@ BAD_OPTIONS = [
     ("in_zp", 128, "in_zp"),
     ("out_zp", -129, "out_zp"),
     ("ssm_y_zp", I32_MAX, "ssm.y_zp"),
+    ("ssm_y_bits", 12, "ssm.y_bits"),
+    ("ssm_y_bits", 0, "ssm.y_bits"),
     ("ssm_bx_shift", 7, "ssm.bx_shift"),
     ("ssm_bx_shift", -25, "ssm.bx_shift"),
     ("ssm_hc_shift", 31, "ssm.hc_shift"),
@@ -140,7 +142,7 @@ def test_sizes_are_checked_not_wrapped(core) -> None:
             assert not v.ok and v.status == "is a dimension out of range"
     bc = cbind.BlockConfig(256, 256, 256, 256, 256, 0, 0, 0, 1)
     v, state, scratch = core.validate_block_sizes(bc)
-    assert v.ok and state == 4 * 256 * 256 + 256 * 255 and scratch == 5 * 256 + 256 + 2 * 256 + 2 * 256
+    assert v.ok and state == 4 * 256 * 256 + 256 * 255 and scratch == 6 * 256 + 256 + 2 * 256 + 2 * 256
 
 
 # ---------------------------------------------------------------- the quantiser keeps the contract
@@ -165,6 +167,7 @@ def _qblock(opts: dict, t: dict[str, np.ndarray]) -> QBlock:
         D[0],
         D[1],
         *(opts[f"ssm_{k}"] for k in ("x_zp", "dt_zp", "B_zp", "C_zp", "bx_shift", "hc_mult", "hc_shift", "y_zp")),
+        opts.get("ssm_y_bits", 8),
     )
     luts = t["luts"]
     return QBlock(
@@ -180,7 +183,7 @@ def test_check_block_q8_refuses_what_the_validator_refuses(core) -> None:
     opts, tensors = _shipped(core)
     check_block_q8(opts, _qblock(opts, tensors))  # the shipped block itself is fine
     for key, value, field in BAD_OPTIONS:
-        if key in ft.INT8_OPTION_KEYS or key.startswith("d_"):
+        if key in ft.INT8_OPTION_KEYS + ft.OPTIONAL_INT8_KEYS or key.startswith("d_"):
             bad = dict(opts, **{key: value})
             with pytest.raises(QuantizeError, match=f"^{field.replace('.', '[.]')}"):
                 check_block_q8(bad, _qblock(bad, tensors))

@@ -122,7 +122,7 @@ class Paths:
     """The runs of one checkpoint (`paths`: the int8 ones to run), ready to score clips."""
 
     def __init__(self, model: Any, cfg: KWSConfig, tflite: bytes | None, fused_calib: np.ndarray | None,
-                 paths: tuple[str, ...] = INT8_PATHS) -> None:
+                 paths: tuple[str, ...] = INT8_PATHS, y_bits: int | None = None) -> None:
         from .fused import cbind
         from .fused import quantize as Q
 
@@ -135,7 +135,7 @@ class Paths:
         self.qm = None
         if fused_calib is not None:
             Q.check_model_config(cfg)
-            self.qm = Q.quantize_model(Q.float_weights(model), fused_calib, rmsnorm=True)
+            self.qm = Q.quantize_model(Q.float_weights(model), fused_calib, rmsnorm=True, y_bits=y_bits or Q.Y_BITS)
             self.lib = cbind.load()
 
     def _fused(self, x: np.ndarray, pool_window: int = 0) -> np.ndarray:
@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--paths", default=",".join(INT8_PATHS),
                    help="comma-separated int8 paths to run, of " + ", ".join(INT8_PATHS) + " (the float "
                         "references always run; builtin_int8 is the slow one: about 0.6 s a clip)")
+    p.add_argument("--y-bits", type=int, choices=(8, 16), default=None,
+                   help="width of the fused kernels' scan output and gate (default: the export's, "
+                        "mamba_kws.fused.quantize.Y_BITS)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     paths = tuple(x.strip() for x in args.paths.split(",") if x.strip())
@@ -318,9 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         from .fused_tflite import CALIB_CLIPS, calibration_features
 
         fused_calib = calibration_features(cfg, args.fused_calib, CALIB_CLIPS)
-    runs = Paths(model, cfg, data, fused_calib, paths)
+    runs = Paths(model, cfg, data, fused_calib, paths, args.y_bits)
     report: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "config": cfg.name, "data": used, "paths": list(paths),
+        "fused_y_bits": None if runs.qm is None else runs.qm.blocks[0].ssm.y_bits if runs.qm.blocks else None,
         "calibration_clips": int(len(calib)), "builtin_int8_tflite": None if tpath is None else str(tpath),
         "fused_calibration_clips": None if fused_calib is None else int(len(fused_calib)),
         "fused_int8": "modules/tflm_mamba C core (tm_model_q8_run), host gcc build via ctypes",

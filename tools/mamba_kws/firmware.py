@@ -219,30 +219,12 @@ class _CBlock:
 
         o = decode_options(op.customOptions)
         self.lib, self.stateful = lib.lib, bool(o["stateful"])
-        # the C core's enum values (cbind._ENUMS, keyed by config names; the op calls batchnorm "affine")
-        names = dict(o, norm={"affine": "batchnorm"}.get(o["norm"], o["norm"]))
-        self.cfg = cb.BlockConfig(*(int(o[k]) for k in ("d_model", "d_inner", "d_state", "d_conv", "dt_rank")),
-                                  *(cb._ENUMS[k][names[k]] for k in ("decay", "dt_activation", "activation", "norm")))
+        self.cfg = cb.block_config_from_options(o)
         if self.cfg.norm == 1:
             raise FirmwareError("an int8 MAMBA_BLOCK with rmsnorm cannot run (the op refuses it too)")
         t = {name: _tensor_array(model, int(i)) for name, i in zip(INT8_INPUTS, op.inputs, strict=True) if name != "u"}
         keep = self.keep = cb._Keep()
-
-        def layer(name: str, cls: type = cb.LinearQ8) -> Any:
-            p = t[f"{name}_params"]
-            zp = int(o[f"{name}_out_zp"])
-            return cls(keep.i8(t[f"{name}_W"]), keep.i32(p[0]), keep.i32(p[1]), keep.i32(p[2]), zp)
-
-        ssm = cb.SSMQ8(keep.i32(t["A_q20"]), keep.i32(t["D"][0]), keep.i32(t["D"][1]),
-                       *(int(o[f"ssm_{k}"]) for k in ("x_zp", "dt_zp", "B_zp", "C_zp", "bx_shift", "hc_mult",
-                                                       "hc_shift", "y_zp")))
-        luts = t["luts"]
-        self.w = cb.BlockQ8Weights(
-            int(o["in_zp"]), layer("in_proj_x"), layer("in_proj_z"), layer("conv", cb.Conv1dQ8), keep.i8(luts[0]),
-            layer("x_proj_dt"), layer("x_proj_B"), layer("x_proj_C"), layer("dt_proj"), keep.i8(luts[1]), ssm,
-            keep.i8(luts[2]), *(int(o[k]) for k in ("gate_zp", "yg_mult", "yg_shift", "yg_zp")), layer("out_proj"),
-            *(int(o[k]) for k in ("res_u_mult", "res_u_shift", "res_m_mult", "res_m_shift", "out_zp")),
-            cb.RMSNormQ8())
+        self.w = cb.q8_block_struct_from_model(keep, o, t)
         self.state = cb.BlockQ8State()
         self.mem = np.zeros(self.lib.tm_block_q8_state_bytes(C.byref(self.cfg)) // 4 + 2, np.int32)
         self.lib.tm_block_q8_state_bind(C.byref(self.cfg), C.byref(self.w), C.byref(self.state),

@@ -86,6 +86,10 @@ INT8_OPTION_KEYS = (
 )
 
 
+# Optional int8 keys (mamba_block_options.h): absent means the default the op assumes.
+OPTIONAL_INT8_KEYS = ("ssm_y_bits",)  # 8 when absent
+
+
 class FusedExportError(KWSError):
     """A model the fused .tflite cannot express."""
 
@@ -144,6 +148,8 @@ def block_options(cfg: ModelConfig, stateful: bool, qb: Any | None = None, norm_
         )
         assert tuple(values) == INT8_OPTION_KEYS
         opts |= {k: int(v) for k, v in values.items()}
+        if s.y_bits != 8:  # optional, 8 when absent: a model with int8 y keeps the bytes it had
+            opts["ssm_y_bits"] = int(s.y_bits)
     return opts
 
 
@@ -578,10 +584,11 @@ def export(
     streaming: bool,
     calib: str,
     calib_clips: int,
+    y_bits: int | None = None,
 ) -> dict:
     import torch
 
-    from .fused.quantize import QuantizeError, float_weights, quantize_model
+    from .fused.quantize import Y_BITS, QuantizeError, float_weights, quantize_model
     from .model import build_model
 
     if checkpoint is not None:
@@ -595,7 +602,7 @@ def export(
         raise FusedExportError("the model has no Mamba block (model.n_layers = 0)")
     if int8:
         try:
-            qm = quantize_model(fm, calibration_features(kcfg, calib, calib_clips))
+            qm = quantize_model(fm, calibration_features(kcfg, calib, calib_clips), y_bits=y_bits or Y_BITS)
         except QuantizeError as exc:
             raise FusedExportError(str(exc)) from None
         data = build_int8(fm, qm, kcfg, streaming)
@@ -635,12 +642,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--calib-clips", type=int, default=CALIB_CLIPS,
                     help=f"clips for calibration (default {CALIB_CLIPS})")
+    ap.add_argument("--y-bits", type=int, choices=(8, 16), default=None,
+                    help="width of the fused kernels' scan output and gate: 8 or 16 (default: "
+                        "mamba_kws.fused.quantize.Y_BITS, "
+                        "what the shipped models use)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = ap.parse_args(argv)
     if args.calib_clips < 1:
         raise FusedExportError("--calib-clips must be >= 1")
     info = export(
-        args.checkpoint, args.config, args.out, args.int8, args.streaming, args.calib, args.calib_clips
+        args.checkpoint, args.config, args.out, args.int8, args.streaming, args.calib, args.calib_clips, args.y_bits
     )
     if args.json:
         print(json.dumps(info, indent=1, default=str))

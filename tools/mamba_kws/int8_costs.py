@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--group", action="append", default=[], metavar="A,B,...",
                    help="also leave these points in float together (repeatable); points: " + ", ".join(POINTS))
     p.add_argument("--json", default=None, help="write the rows here")
+    p.add_argument("--y-bits", type=int, choices=(8, 16), default=None,
+                   help="width of the fused kernels' scan output and gate: 8 or 16 (default: "
+                        "mamba_kws.fused.quantize.Y_BITS, "
+                        "what the shipped models use)")
     args = p.parse_args(argv)
     if args.n < 1:
         raise KWSError(f"-n counts clips: it must be >= 1, got {args.n}")
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     model, cfg, _ = load_checkpoint(args.checkpoint)
     feats = clips(cfg, args.clips, args.n)
     sim = FusedInt8Sim(model)
-    sim.calibrate(calibration_features(cfg, "auto", CALIB_CLIPS))
+    sim.calibrate(calibration_features(cfg, "auto", CALIB_CLIPS), args.y_bits)
     follows = agreement(sim, feats, cbind.load())
     rows = rounding_costs(model, sim.qm, feats, groups)
     print(f"{args.checkpoint}: the simulation follows the C kernels (host build) on {len(feats)} {args.clips} clips: "

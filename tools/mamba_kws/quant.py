@@ -3,6 +3,8 @@
 - Activations: asymmetric int8 per tensor. A calibrated range [lo, hi] is widened to hold 0, and
   scale = (hi - lo) / 255, zero point = round(-128 - lo / scale) clipped to int8 (TFLite's rule).
 - Weights: symmetric int8 per output channel, scale = max |w| / 127, values in [-127, 127].
+- int16 activations (the fused kernels' scan output and gate, `Y_BITS`): symmetric, zero point 0,
+  scale = max |x| / 32767, values in [-32767, 32767] (TFLite's int16 rule).
 - Fake quantisers (for quantisation-aware training): round onto that grid and clip, with the
   gradient passed straight through inside the range.
 
@@ -39,15 +41,31 @@ def qparams(lo: float, hi: float) -> tuple[float, int]:
     return scale, int(np.clip(round(-128 - lo / scale), -128, 127))
 
 
+INT16_MAX = 32767
+
+
+def qparams16(lo: float, hi: float) -> tuple[float, int]:
+    """(scale, zero point 0) of symmetric int16 for the range [lo, hi]."""
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise RangeError(f"a tensor's range [{lo}, {hi}] is not finite: the float model or its calibration is broken")
+    return max(abs(lo), abs(hi), MIN_RANGE) / INT16_MAX, 0
+
+
+def qlimits(bits: int) -> tuple[int, int]:
+    """The integer range of an activation of `bits` (8: asymmetric int8, 16: symmetric int16)."""
+    return (-INT16_MAX, INT16_MAX) if bits == 16 else (-128, 127)
+
+
 def weight_scales(w: np.ndarray) -> np.ndarray:
     """Per-output-channel (first axis) scales of symmetric int8 weights: max |row| / 127."""
     w = np.asarray(w, np.float64)
     return np.maximum(np.abs(w.reshape(w.shape[0], -1)).max(axis=1), 1e-12) / 127.0
 
 
-def fake_q(x: torch.Tensor, scale: float, zp: int) -> torch.Tensor:
-    """Asymmetric int8 at (scale, zp): round, clip to [-128, 127]; gradient straight through inside."""
-    return torch.fake_quantize_per_tensor_affine(x, float(scale), int(zp), -128, 127)
+def fake_q(x: torch.Tensor, scale: float, zp: int, bits: int = 8) -> torch.Tensor:
+    """Asymmetric int8 at (scale, zp) (or int16, `qlimits`): round, clip; gradient straight through inside."""
+    return torch.fake_quantize_per_tensor_affine(x, float(scale), int(zp), *qlimits(bits))
 
 
 def fake_q_range(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:

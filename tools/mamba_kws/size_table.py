@@ -28,7 +28,8 @@ from .fused_tflite import CALIB_CLIPS
 BUDGET_SHARE = 0.10  # one step <= 10 % of a 20 ms hop
 
 
-def measure(run: Path, targets: list[str], calib_clips: int, progress: bool) -> dict[str, Any]:
+def measure(run: Path, targets: list[str], calib_clips: int, progress: bool,
+            y_bits: int | None = None) -> dict[str, Any]:
     from tqdm import tqdm
 
     from .checkpoint import load_checkpoint, read_checkpoint
@@ -45,7 +46,7 @@ def measure(run: Path, targets: list[str], calib_clips: int, progress: bool) -> 
     summary_path = run / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     fm = Q.float_weights(model)
-    qm = Q.quantize_model(fm, calibration_features(cfg, "auto", calib_clips), rmsnorm=True)
+    qm = Q.quantize_model(fm, calibration_features(cfg, "auto", calib_clips), rmsnorm=True, y_bits=y_bits or Q.Y_BITS)
     flash = len(build_int8(fm, qm, cfg, streaming=True))
     from .paths import have_real_clips
 
@@ -143,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clock-mhz", type=float, default=64.0, help="core clock for the budget")
     p.add_argument("--json", default=None, help="write the rows to this JSON file")
     p.add_argument("--plot", default=None, help="write accuracy against instructions to this PNG")
+    p.add_argument("--y-bits", type=int, choices=(8, 16), default=None,
+                   help="width of the fused kernels' scan output and gate: 8 or 16 (default: "
+                        "mamba_kws.fused.quantize.Y_BITS, "
+                        "what the shipped models use)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     from .checkpoint import read_checkpoint
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (r / "best.pt").is_file():
             raise KWSError(f"{r}: no best.pt (a run folder of tools/train.py)")
         read_checkpoint(r / "best.pt")
-    rows = [measure(r, targets, args.calib_clips, not args.quiet) for r in runs]
+    rows = [measure(r, targets, args.calib_clips, not args.quiet, args.y_bits) for r in runs]
     print_table(rows, args.clock_mhz)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))

@@ -46,6 +46,30 @@ TM_INLINE int32_t tm_smlad(uint32_t a, uint32_t b, int32_t acc)
 	return r;
 }
 
+/* two int16 from any address: x[0] in the low half */
+TM_INLINE uint32_t tm_load2x16(const int16_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* PKHBT: the low half of lo, the low half of hi as the high half */
+TM_INLINE uint32_t tm_pack_lo16(uint32_t lo, uint32_t hi)
+{
+	uint32_t r;
+	__asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+	return r;
+}
+
+/* PKHTB: the high half of lo as the low half, the high half of hi */
+TM_INLINE uint32_t tm_pack_hi16(uint32_t lo, uint32_t hi)
+{
+	uint32_t r;
+	__asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+	return r;
+}
+
 /* acc + the dot product of the four int8 in each of a and b */
 TM_INLINE int32_t tm_dot4(uint32_t a, uint32_t b, int32_t acc)
 {

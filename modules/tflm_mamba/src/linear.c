@@ -35,4 +35,17 @@ void tm_linear_q8_run(const tm_linear_q8 *p, const int8_t *x, int32_t in, int32_
 		y[o] = tm_rq8(acc, p->mult[o], p->shift[o], p->out_zp);
 	}
 }
+
+void tm_linear_q16x8_run(const tm_linear_q8 *p, const int16_t *x, int32_t in, int32_t out, int8_t *y)
+{
+	/* acc = bias + W q_x;  y = out_zp + rq32(acc, mult, shift) */
+	for (int32_t o = 0; o < out; o++) {
+		const int8_t *row = p->W + (size_t)o * (size_t)in;
+		int32_t acc = p->bias[o];
+		for (int32_t i = 0; i < in; i++) {
+			acc += (int32_t)row[i] * x[i];
+		}
+		y[o] = tm_rq8(acc, p->mult[o], p->shift[o], p->out_zp);
+	}
+}
 #endif

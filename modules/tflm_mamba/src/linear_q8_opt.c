@@ -146,4 +146,61 @@ void tm_linear_q8_run(const tm_linear_q8 *p, const int8_t *x, int32_t in, int32_
 	}
 }
 
+/*
+ * int16 inputs (out_proj reading y * act(z)): the same four rows at a time. With the DSP
+ * extension two words of x (x0 x1, x2 x3) are repacked once per four inputs into the pairs
+ * SMLAD needs (x0 x2, x1 x3: PKHBT, PKHTB), so each row costs what it costs for int8 inputs.
+ */
+TM_INLINE void dot16_rows4(const int8_t *W, const int16_t *x, int32_t in, int32_t acc[4])
+{
+	const int8_t *w0 = W, *w1 = W + in, *w2 = W + 2 * in, *w3 = W + 3 * in;
+	const int16_t *const end = x + in;
+	int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+#if TM_DSP
+	for (; x + 4 <= end; x += 4, w0 += 4, w1 += 4, w2 += 4, w3 += 4) {
+		const uint32_t x01 = tm_load2x16(x), x23 = tm_load2x16(x + 2);
+		const uint32_t x02 = tm_pack_lo16(x01, x23), x13 = tm_pack_hi16(x01, x23);
+		a0 = dot4_dsp(w0, x02, x13, a0);
+		a1 = dot4_dsp(w1, x02, x13, a1);
+		a2 = dot4_dsp(w2, x02, x13, a2);
+		a3 = dot4_dsp(w3, x02, x13, a3);
+	}
+#endif
+	while (x < end) {
+		const int32_t xi = *x++;
+		a0 += *w0++ * xi;
+		a1 += *w1++ * xi;
+		a2 += *w2++ * xi;
+		a3 += *w3++ * xi;
+	}
+	acc[0] = a0;
+	acc[1] = a1;
+	acc[2] = a2;
+	acc[3] = a3;
+}
+
+void tm_linear_q16x8_run(const tm_linear_q8 *p, const int16_t *x, int32_t in, int32_t out, int8_t *y)
+{
+	const int8_t *W = p->W;
+	const int32_t *bias = p->bias, *mult = p->mult, *shift = p->shift;
+	const int32_t zp = p->out_zp;
+	int32_t o = 0;
+	for (; o + 4 <= out; o += 4) {
+		int32_t acc[4] = {bias[o], bias[o + 1], bias[o + 2], bias[o + 3]};
+		dot16_rows4(W + (size_t)o * (size_t)in, x, in, acc);
+		y[o] = tm_rq8(acc[0], mult[o], shift[o], zp);
+		y[o + 1] = tm_rq8(acc[1], mult[o + 1], shift[o + 1], zp);
+		y[o + 2] = tm_rq8(acc[2], mult[o + 2], shift[o + 2], zp);
+		y[o + 3] = tm_rq8(acc[3], mult[o + 3], shift[o + 3], zp);
+	}
+	for (; o < out; o++) {
+		const int8_t *w = W + (size_t)o * (size_t)in;
+		int32_t acc = bias[o];
+		for (int32_t i = 0; i < in; i++) {
+			acc += w[i] * x[i];
+		}
+		y[o] = tm_rq8(acc, mult[o], shift[o], zp);
+	}
+}
+
 #endif /* !TFLM_MAMBA_REFERENCE */

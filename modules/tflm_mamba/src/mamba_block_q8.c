@@ -40,16 +40,23 @@ static void apply_lut(const int8_t *lut, int8_t *q, int32_t n)
 	}
 }
 
-/* y = y * act(z):  y[i] = yg_zp + rq32((q_y - y_zp) (act(q_z) - gate_zp), yg_mult, yg_shift) */
-static void gate(const tm_block_q8_weights *w, const int8_t *z, int8_t *y, int32_t n)
+/* y = y * act(z):  y[i] = clamp(yg_zp + rq32((q_y - y_zp) (act(q_z) - gate_zp), yg_mult, yg_shift)),
+ * clamped to y_bits (ssm_scan.h); |(q_y - y_zp) g| < 2^24 */
+static void gate(const tm_block_q8_weights *w, const int8_t *z, int16_t *y, int32_t n)
 {
-	/* the fields once: the int8 stores to y may alias them */
 	const int8_t *lut = w->gate_act_lut;
 	const int32_t gate_zp = w->gate_zp, y_zp = w->ssm.y_zp;
 	const int32_t mult = w->yg_mult, shift = w->yg_shift, zp = w->yg_zp;
-	for (int32_t i = 0; i < n; i++) {
-		const int32_t g = (int32_t)tm_lut8(lut, z[i]) - gate_zp;
-		y[i] = tm_rq8(((int32_t)y[i] - y_zp) * g, mult, shift, zp);
+	if (w->ssm.y_bits == 16) {
+		for (int32_t i = 0; i < n; i++) {
+			const int32_t g = (int32_t)tm_lut8(lut, z[i]) - gate_zp;
+			y[i] = tm_rq16(((int32_t)y[i] - y_zp) * g, mult, shift, zp);
+		}
+	} else {
+		for (int32_t i = 0; i < n; i++) {
+			const int32_t g = (int32_t)tm_lut8(lut, z[i]) - gate_zp;
+			y[i] = tm_rq8(((int32_t)y[i] - y_zp) * g, mult, shift, zp);
+		}
 	}
 }
 
@@ -67,28 +74,29 @@ static void residual(const tm_block_q8_weights *w, const int8_t *u, const int8_t
 	}
 }
 
-/* Scratch layout (int8): x[d_inner] z[d_inner] xc[d_inner] dtl[dt_rank] B[d_state] C[d_state]
- * dt[d_inner] y[d_inner] m[d_model] (+ v[d_model] for rmsnorm) */
+/* Scratch layout: y[d_inner] (int16, first: the scratch is 2-byte aligned), then int8
+ * x[d_inner] z[d_inner] xc[d_inner] dtl[dt_rank] B[d_state] C[d_state] dt[d_inner] m[d_model]
+ * (+ v[d_model] for rmsnorm) */
 size_t tm_block_q8_scratch_bytes(const tm_block_config *cfg)
 {
 	/* size_t throughout: no int product can wrap (tm_validate_block_sizes checks the bounds) */
 	const size_t v = cfg->norm == TM_NORM_RMSNORM ? (size_t)cfg->d_model : 0u;
-	return 5u * (size_t)cfg->d_inner + (size_t)cfg->dt_rank + 2u * (size_t)cfg->d_state + (size_t)cfg->d_model + v;
+	return 6u * (size_t)cfg->d_inner + (size_t)cfg->dt_rank + 2u * (size_t)cfg->d_state + (size_t)cfg->d_model + v;
 }
 
 void tm_block_q8_step(const tm_block_config *cfg, const tm_block_q8_weights *w, tm_block_q8_state *state,
 		      const int8_t *u, int8_t *out, void *scratch)
 {
 	const int32_t dm = cfg->d_model, di = cfg->d_inner, n = cfg->d_state, r = cfg->dt_rank;
-	int8_t *x = (int8_t *)scratch;
+	int16_t *y = (int16_t *)scratch;
+	int8_t *x = (int8_t *)(y + di);
 	int8_t *z = x + di;
 	int8_t *xc = z + di;
 	int8_t *dtl = xc + di;
 	int8_t *B = dtl + r;
 	int8_t *C = B + n;
 	int8_t *dt = C + n;
-	int8_t *y = dt + di;
-	int8_t *m = y + di;
+	int8_t *m = dt + di;
 
 	/* x, z = in_proj(norm(u))  (an affine norm is folded into in_proj) */
 	const int8_t *v = u;
@@ -119,7 +127,7 @@ void tm_block_q8_step(const tm_block_config *cfg, const tm_block_q8_weights *w, 
 	gate(w, z, y, di);
 	TM_PROFILE_MARK(TM_PROF_GATE);
 	/* out = u + out_proj(y) */
-	tm_linear_q8_run(&w->out_proj, y, di, dm, m);
+	tm_linear_q16x8_run(&w->out_proj, y, di, dm, m);
 	TM_PROFILE_MARK(TM_PROF_OUT_PROJ);
 	residual(w, u, m, out, dm);
 	TM_PROFILE_MARK(TM_PROF_RESIDUAL);

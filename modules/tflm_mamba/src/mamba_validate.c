@@ -139,10 +139,10 @@ tm_valid_status tm_validate_block_sizes(const tm_block_config *cfg, int q8, size
 	size_t st, sc;
 	int good;
 	if (q8) {
-		/* h: 4 di n; conv window: di (K - 1).  scratch: 5 di + r + 2 n + dm (+ dm for rmsnorm) */
+		/* h: 4 di n; conv window: di (K - 1).  scratch: 6 di + r + 2 n + dm (+ dm for rmsnorm) */
 		const size_t sk[] = {sizeof(int32_t) * di, di};
 		const size_t sv[] = {n, K1};
-		const size_t ck[] = {5u, 1u, 2u, cfg->norm == TM_NORM_RMSNORM ? 2u : 1u};
+		const size_t ck[] = {6u, 1u, 2u, cfg->norm == TM_NORM_RMSNORM ? 2u : 1u};
 		const size_t cv[] = {di, r, n, dm};
 		good = lin_ok(sk, sv, 2, &st) && lin_ok(ck, cv, 4, &sc);
 	} else {
@@ -201,6 +201,9 @@ tm_valid_status tm_validate_block_q8_scalars(const tm_block_config *cfg, const t
 		TM_TRY(zero_point(err, zps[i].name, zps[i].v));
 	}
 	TM_TRY(in_range(err, "ssm.bx_shift", -1, s->bx_shift, TM_BX_SHIFT_MIN, TM_BX_SHIFT_MAX));
+	if (s->y_bits != 8 && s->y_bits != 16) {
+		return fail(err, TM_INVALID_ENUM, "ssm.y_bits", -1, s->y_bits, 8, 16);
+	}
 	TM_TRY(requant(err, "ssm.hc_mult", "ssm.hc_shift", -1, s->hc_mult, s->hc_shift));
 	TM_TRY(requant(err, "yg_mult", "yg_shift", -1, w->yg_mult, w->yg_shift));
 	TM_TRY(requant(err, "res_u_mult", "res_u_shift", -1, w->res_u_mult, w->res_u_shift));

@@ -29,8 +29,9 @@ void tm_ssm_scan_f32_step(tm_decay decay, int32_t d_inner, int32_t d_state, cons
  * Built with -DTFLM_MAMBA_REFERENCE; otherwise ssm_scan_q8_opt.c provides it.
  */
 void tm_ssm_scan_q8_step(const tm_ssm_q8 *p, tm_decay decay, int32_t d_inner, int32_t d_state, const int8_t *x,
-			 const int8_t *dt, const int8_t *B, const int8_t *C, int32_t *h, int8_t *y)
+			 const int8_t *dt, const int8_t *B, const int8_t *C, int32_t *h, int16_t *y)
 {
+	const int64_t lo = tm_y_min(p->y_bits), hi = tm_y_max(p->y_bits);
 	for (int32_t d = 0; d < d_inner; d++) {
 		const int32_t xd = (int32_t)x[d] - p->x_zp;
 		const int32_t dtd = (int32_t)dt[d] - p->dt_zp;
@@ -51,7 +52,7 @@ void tm_ssm_scan_q8_step(const tm_ssm_q8 *p, tm_decay decay, int32_t d_inner, in
 		}
 		const int64_t yv = (int64_t)p->y_zp + tm_rq32(tm_sat_i32(acc), p->hc_mult, p->hc_shift) +
 				   tm_rq32(xd, p->D_mult[d], p->D_shift[d]);
-		y[d] = (int8_t)(yv > 127 ? 127 : (yv < -128 ? -128 : yv));
+		y[d] = (int16_t)(yv > hi ? hi : (yv < lo ? lo : yv));
 	}
 }
 #endif

@@ -16,6 +16,7 @@
  *   - With the DSP extension a right shift bx_shift = -s rounds by a second SMMLAR:
  *     (v + 2^(s-1)) >> s = (2v * 2^(31-s) + 2^31) >> 32, with 2v = dt x (2 (q_B - z_B)).
  *   - A row with dt = 0 (ReLU gives many) keeps h as it is: Abar = 1 and dt B x = 0.
+ *   - D x by tm_rq32_small: with int16 y the factor s_x D / s_y is above 1/4, off rq32's fast path.
  */
 #include "tflm_mamba/ssm_scan.h"
 
@@ -62,6 +63,20 @@ TM_INLINE int32_t sigmoid_minus_one(int32_t u)
 	return t.dA - 2 * tm_mulhi_round(t.slope, (v & 0xFFFF) * 2048);
 }
 
+/* clamp(zp + a + b) to [lo, hi] (a range inside int16): with the DSP extension by two saturating
+ * adds (QADD; saturating at int32 first does not change the clamped result), else in int64 */
+TM_INLINE int32_t clamp_y(int32_t zp, int32_t a, int32_t b, int32_t lo, int32_t hi)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+	int32_t s;
+	__asm__("qadd %0, %1, %2" : "=r"(s) : "r"(a), "r"(b));
+	__asm__("qadd %0, %1, %2" : "=r"(s) : "r"(s), "r"(zp));
+#else
+	const int64_t s = (int64_t)zp + a + b;
+#endif
+	return s > hi ? hi : (s < lo ? lo : (int32_t)s);
+}
+
 /* B and C of one state column, read together (one LDRD) */
 typedef struct {
 	int32_t B; /* (q_B - z_B) * 2^bx_shift, or * 2 when bx_shift < 0 and the DSP rounds (see above) */
@@ -81,14 +96,15 @@ typedef struct {
  *     y[d]    = sum_n C[n] h[d][n] + D[d] x[d]
  */
 TM_INLINE void scan_rows(const tm_ssm_q8 *p, int sigmoid, int right_shift, int32_t d_inner, int32_t d_state,
-			 const int8_t *x, const int8_t *dt, const bc_pair *BC, int32_t *h, int8_t *y)
+			 const int8_t *x, const int8_t *dt, const bc_pair *BC, int32_t *h, int16_t *y)
 {
 	const int32_t rshift = right_shift ? -p->bx_shift : 1; /* 1 .. 24 */
 	const int32_t rround = (int32_t)1 << (rshift - 1);
 	const int32_t rmult = (int32_t)1 << (31 - rshift); /* 2^(31-s) */
-	/* the fields once: the int8 stores to y may alias them */
+	/* the fields once: the stores to y may alias them */
 	const int32_t *A = p->A_q20, *D_mult = p->D_mult, *D_shift = p->D_shift;
 	const int32_t x_zp = p->x_zp, dt_zp = p->dt_zp, hc_mult = p->hc_mult, hc_shift = p->hc_shift, y_zp = p->y_zp;
+	const int32_t y_lo = tm_y_min(p->y_bits), y_hi = tm_y_max(p->y_bits);
 	for (int32_t d = 0; d < d_inner; d++, A += d_state, h += d_state) {
 		const int32_t xd = (int32_t)x[d] - x_zp;
 		const int32_t dtd = (int32_t)dt[d] - dt_zp;
@@ -121,17 +137,17 @@ TM_INLINE void scan_rows(const tm_ssm_q8 *p, int sigmoid, int right_shift, int32
 			}
 		}
 		const int32_t yv = tm_rq32(tm_sat_i32(acc), hc_mult, hc_shift);
-		const int32_t yd = tm_rq32(xd, D_mult[d], D_shift[d]);
-		const int64_t s = (int64_t)y_zp + yv + yd;
-		y[d] = (int8_t)(s > 127 ? 127 : (s < -128 ? -128 : s));
+		const int32_t yd = tm_rq32_small(xd, D_mult[d], D_shift[d]); /* = tm_rq32(xd, ...) */
+		y[d] = (int16_t)clamp_y(y_zp, yv, yd, y_lo, y_hi);
 	}
 }
 
 /* d_state > TM_SSM_CHUNK: the same arithmetic, B and C read in place */
 static void scan_wide(const tm_ssm_q8 *p, int sigmoid, int32_t d_inner, int32_t d_state, const int8_t *x,
-		      const int8_t *dt, const int8_t *B, const int8_t *C, int32_t *h, int8_t *y)
+		      const int8_t *dt, const int8_t *B, const int8_t *C, int32_t *h, int16_t *y)
 {
 	const int32_t k = p->bx_shift;
+	const int64_t y_lo = tm_y_min(p->y_bits), y_hi = tm_y_max(p->y_bits);
 	for (int32_t d = 0; d < d_inner; d++) {
 		const int32_t xd = (int32_t)x[d] - p->x_zp;
 		const int32_t dtd = (int32_t)dt[d] - p->dt_zp;
@@ -147,13 +163,13 @@ static void scan_wide(const tm_ssm_q8 *p, int sigmoid, int32_t d_inner, int32_t 
 			acc += (int64_t)hv * ((int32_t)C[n] - p->C_zp);
 		}
 		const int64_t s = (int64_t)p->y_zp + tm_rq32(tm_sat_i32(acc), p->hc_mult, p->hc_shift) +
-				  tm_rq32(xd, p->D_mult[d], p->D_shift[d]);
-		y[d] = (int8_t)(s > 127 ? 127 : (s < -128 ? -128 : s));
+				  tm_rq32_small(xd, p->D_mult[d], p->D_shift[d]);
+		y[d] = (int16_t)(s > y_hi ? y_hi : (s < y_lo ? y_lo : s));
 	}
 }
 
 void tm_ssm_scan_q8_step(const tm_ssm_q8 *p, tm_decay decay, int32_t d_inner, int32_t d_state, const int8_t *x,
-			 const int8_t *dt, const int8_t *B, const int8_t *C, int32_t *h, int8_t *y)
+			 const int8_t *dt, const int8_t *B, const int8_t *C, int32_t *h, int16_t *y)
 {
 	const int sigmoid = decay == TM_DECAY_SIGMOID;
 	if (d_state > TM_SSM_CHUNK) {

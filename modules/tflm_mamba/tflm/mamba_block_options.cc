@@ -158,6 +158,9 @@ void ParseMambaBlockOptions(const char* buffer, size_t length,
     return;
   }
   tm_block_q8_weights& w = o->q8;
+  // Optional (an int8 block without it has int8 y: the models exported before it existed).
+  w.ssm.y_bits = 8;
+  bool seen_y_bits = false;
   // The int8 scalars, in the order of fused_tflite.INT8_OPTION_KEYS: all or none.
   struct {
     const char* key;
@@ -216,6 +219,15 @@ void ParseMambaBlockOptions(const char* buffer, size_t length,
     }
     const flexbuffers::Reference value = values[i];
     bool known = false;
+    if (strcmp(key, "ssm_y_bits") == 0) {
+      known = true;
+      if (seen_y_bits) {
+        Fail(o, "appears twice", "ssm_y_bits");
+      } else if (!ReadInt(value, &w.ssm.y_bits)) {
+        Fail(o, "is not an int32 integer", "ssm_y_bits");
+      }
+      seen_y_bits = true;
+    }
     for (int k = 0; k < kNumCommonKeys && !known; ++k) {
       if (strcmp(key, kCommonKeys[k]) != 0) continue;
       known = true;

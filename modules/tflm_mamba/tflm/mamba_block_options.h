@@ -8,7 +8,8 @@
  *   int8      in_zp, out_zp, gate_zp, yg_mult, yg_shift, yg_zp, res_u_mult, res_u_shift,
  *             res_m_mult, res_m_shift, the out_zp of each layer (in_proj_x_out_zp, ...,
  *             conv_out_zp) and of the scan: ssm_x_zp, ssm_dt_zp, ssm_B_zp, ssm_C_zp,
- *             ssm_bx_shift, ssm_hc_mult, ssm_hc_shift, ssm_y_zp
+ *             ssm_bx_shift, ssm_hc_mult, ssm_hc_shift, ssm_y_zp; optional: ssm_y_bits (8 or 16,
+ *             default 8: the width of the scan output and the gate, ssm_scan.h)
  *
  *   version   1 (fused_tflite.OPTIONS_VERSION)
  *

@@ -155,6 +155,7 @@ ZTEST(tflm_mamba_bad_model, test_options_out_of_range_are_refused) {
       {"ssm_hc_shift", -40}, {"yg_shift", 31},      {"res_u_shift", -32},
       {"res_m_mult", INT32_MIN}, {"gate_zp", 1000}, {"ssm_y_zp", -129},
       {"d_state", 100000},   {"d_model", 0},        {"dt_rank", -1},
+      {"ssm_y_bits", 12},    {"ssm_y_bits", 0},
   };
   for (const auto& b : bad) {
     zassert_true(SetOption(b.key, b.value), "could not set %s", b.key);

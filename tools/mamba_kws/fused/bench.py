@@ -81,7 +81,7 @@ def _clip_features(paths: list[Path], cfg) -> np.ndarray:
     return compute_batch(clips, cfg.features)
 
 
-def real_clip_accuracy(model, cfg, n_clips: int) -> dict | None:
+def real_clip_accuracy(model, cfg, n_clips: int, y_bits: int = Q.Y_BITS) -> dict | None:
     """Top-1 accuracy of PyTorch, the C float32 kernel and the C int8 kernel on real clips.
 
     int8 is calibrated on v1_sample (the training supplement), scored on v2_test_dev (every
@@ -101,7 +101,7 @@ def real_clip_accuracy(model, cfg, n_clips: int) -> dict | None:
     test = [r for r in rows if r["path"].startswith("v2_test_dev/") and r["label"] in cfg.labels]
     test = test[:: max(1, len(test) // n_clips)][:n_clips]
     fm = Q.float_weights(model)
-    qm = Q.quantize_model(fm, _clip_features(calib, cfg), rmsnorm=True)
+    qm = Q.quantize_model(fm, _clip_features(calib, cfg), rmsnorm=True, y_bits=y_bits)
     lib = cbind.load()
     feats = _clip_features([speech_commands_dir() / r["path"] for r in test], cfg)
     labels = np.array([cfg.labels.index(r["label"]) for r in test])
@@ -290,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--clock-mhz", type=float, default=64.0, help="core clock for the budget (default 64)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--y-bits", type=int, choices=(8, 16), default=None,
+                    help="width of the fused kernels' scan output and gate: 8 or 16 (default: "
+                        "mamba_kws.fused.quantize.Y_BITS, "
+                        "what the shipped models use)")
     ap.add_argument(
         "--clips",
         type=int,
@@ -316,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         if not torch.isfinite(model(torch.from_numpy(calib))).all():
             raise KWSError(f"the model ({source}) overflows on the calibration input: bench a trained checkpoint")
-    qm = Q.quantize_model(fm, calib, rmsnorm=True)
+    qm = Q.quantize_model(fm, calib, rmsnorm=True, y_bits=args.y_bits or Q.Y_BITS)
     fq = Q.quantize_features(feats, qm.in_scale, qm.in_zp)
     fw, qw = weight_bytes(fm, qm)
     with_float = not args.no_float
@@ -390,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         print()
         print_profile(results)
-    acc = real_clip_accuracy(model, cfg, args.clips)
+    acc = real_clip_accuracy(model, cfg, args.clips, args.y_bits or Q.Y_BITS)
     if acc:
         print()
         print(

@@ -116,7 +116,7 @@ class Conv1dQ8(C.Structure):
 
 class SSMQ8(C.Structure):
     _fields_ = [("A_q20", i32p), ("D_mult", i32p), ("D_shift", i32p)] + [
-        (n, i32) for n in ("x_zp", "dt_zp", "B_zp", "C_zp", "bx_shift", "hc_mult", "hc_shift", "y_zp")
+        (n, i32) for n in ("x_zp", "dt_zp", "B_zp", "C_zp", "bx_shift", "hc_mult", "hc_shift", "y_zp", "y_bits")
     ]
 
 
@@ -273,6 +273,7 @@ def q8_block_struct(keep: _Keep, qb: QBlock) -> BlockQ8Weights:
         s.hc_mult,
         s.hc_shift,
         s.y_zp,
+        s.y_bits,
     )
     c = qb.conv
     conv = Conv1dQ8(keep.i8(c.w), keep.i32(c.bias), keep.i32(c.mult), keep.i32(c.shift), int(c.out_zp))
@@ -364,6 +365,7 @@ def q8_block_struct_from_model(keep: _Keep, opts: dict, tensors: dict[str, np.nd
         keep.i32(D[0]),
         keep.i32(D[1]),
         *(o[f"ssm_{k}"] for k in ("x_zp", "dt_zp", "B_zp", "C_zp", "bx_shift", "hc_mult", "hc_shift", "y_zp")),
+        o.get("ssm_y_bits", 8),  # optional (mamba_block_options.h)
     )
     return BlockQ8Weights(
         o["in_zp"],

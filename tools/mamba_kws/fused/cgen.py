@@ -62,7 +62,7 @@ def _q8_block(e: _Emitter, qb: QBlock) -> str:
         f"{{ .A_q20 = {e.array('int32_t', s.A_q20)}, .D_mult = {e.array('int32_t', s.D_mult)}, "
         f".D_shift = {e.array('int32_t', s.D_shift)}, .x_zp = {s.x_zp}, .dt_zp = {s.dt_zp}, .B_zp = {s.B_zp}, "
         f".C_zp = {s.C_zp}, .bx_shift = {s.bx_shift}, .hc_mult = {s.hc_mult}, "
-        f".hc_shift = {s.hc_shift}, .y_zp = {s.y_zp} }}"
+        f".hc_shift = {s.hc_shift}, .y_zp = {s.y_zp}, .y_bits = {s.y_bits} }}"
     )
     return (
         f"{{ .in_zp = {qb.in_zp}, .in_proj_x = {_linear(e, qb.in_proj_x)}, .in_proj_z = {_linear(e, qb.in_proj_z)},"

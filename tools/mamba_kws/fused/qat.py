@@ -12,7 +12,8 @@ are per-output-channel symmetric int8, as quantize_linear makes them:
                computes from the int8 dt (2 sigmoid(dt A))
     h          float, saturated at the int32 bound of its grid (its grid step is ~2^-20 of its range)
     y, y*g, m, u + m, the pooled mean, logits: int8 at their calibrated scales (y = C.h + D x and
-               u + m: each term rounded onto the output grid, then added, as the kernel does)
+               u + m: each term rounded onto the output grid, then added, as the kernel does);
+               y and y*g int16 where the export makes them so (quantize.Y_BITS)
 
 What it leaves in float: h's rounding (a step of about 2^-20 of max|h|), the Q30 table
 interpolation of the decay, and the requantisation's rounding mode (halves away from zero instead
@@ -31,9 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from ..model import MambaKWS, activation, discretize_decay, dt_activation
-from ..quant import fake_q, fake_q_weight
+from ..quant import fake_q, fake_q_weight, qlimits
 from . import fixed_point as fp
-from .quantize import QModel, QuantizeError, float_weights, quantize_model
+from .quantize import Y_BITS, QModel, QuantizeError, float_weights, quantize_model
 
 # The simulation's quantisation points (FusedInt8Sim's float_points): the model's input, the stem's output,
 # every int8 tensor of a block (all blocks alike), the decay constant A, the int32 state h, the pooled mean,
@@ -45,11 +46,11 @@ POINTS = ("features", "stem", "x", "z", "conv", "xc", "dtl", "B", "C", "dt_pre",
 FUSED_QAT_SWITCHES = {"norm": ("batchnorm", "none"), "pooling": ("mean",)}
 
 
-def fake_q_sum(terms: tuple[torch.Tensor, ...], scale: float, zp: int) -> torch.Tensor:
-    """int8 at (scale, zp) of a sum whose terms the kernel rounds one by one onto the output grid
-    (y = C.h + D x, the residual u + m): round each, add, clip; straight-through gradient."""
+def fake_q_sum(terms: tuple[torch.Tensor, ...], scale: float, zp: int, bits: int = 8) -> torch.Tensor:
+    """int8 (or int16) at (scale, zp) of a sum whose terms the kernel rounds one by one onto the output
+    grid (y = C.h + D x, the residual u + m): round each, add, clip; straight-through gradient."""
     acc = sum(_ste(t / scale, torch.round(t / scale)) for t in terms) + zp
-    return (torch.clamp(acc, -128, 127) - zp) * scale
+    return (torch.clamp(acc, *qlimits(bits)) - zp) * scale
 
 
 def _ste(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
@@ -74,22 +75,23 @@ class FusedInt8Sim:
         self.model = model
         self.qm: QModel | None = None
 
-    def calibrate(self, feats: np.ndarray) -> QModel:
-        """Scales and zero points from the current weights on `feats` (n, frames, channels), as the export."""
+    def calibrate(self, feats: np.ndarray, y_bits: int | None = None) -> QModel:
+        """Scales and zero points from the current weights on `feats` (n, frames, channels), as the export
+        (y_bits: the width of the scan output and gate, default the export's)."""
         was = self.model.training
         self.model.eval()
         try:
-            self.qm = quantize_model(float_weights(self.model), feats)
+            self.qm = quantize_model(float_weights(self.model), feats, y_bits=y_bits or Y_BITS)
         finally:
             self.model.train(was)
         return self.qm
 
     # -- quantisers that a float point skips ----------------------------------------------------------
-    def _q(self, name: str, t: torch.Tensor, scale: float, zp: int) -> torch.Tensor:
-        return t if name in self.float_points else fake_q(t, scale, zp)
+    def _q(self, name: str, t: torch.Tensor, scale: float, zp: int, bits: int = 8) -> torch.Tensor:
+        return t if name in self.float_points else fake_q(t, scale, zp, bits)
 
-    def _qsum(self, name: str, terms: tuple[torch.Tensor, ...], scale: float, zp: int) -> torch.Tensor:
-        return sum(terms) if name in self.float_points else fake_q_sum(terms, scale, zp)
+    def _qsum(self, name: str, terms: tuple[torch.Tensor, ...], scale: float, zp: int, bits: int = 8) -> torch.Tensor:
+        return sum(terms) if name in self.float_points else fake_q_sum(terms, scale, zp, bits)
 
     def _w(self, w: torch.Tensor) -> torch.Tensor:
         return w if "weights" in self.float_points else fake_q_weight(w)
@@ -133,9 +135,11 @@ class FusedInt8Sim:
             h = a_t * h + u_t if "h" in self.float_points else torch.clamp(a_t * h + u_t, -h_max, h_max)
             hs.append(h)
         D = mix.D
-        y = self._qsum("y", ((torch.stack(hs, 1) * C.unsqueeze(2)).sum(-1), xc * D), sc["y"], zp["y"])
+        yb = qb.ssm.y_bits
+        y = self._qsum("y", ((torch.stack(hs, 1) * C.unsqueeze(2)).sum(-1), xc * D), sc["y"], zp["y"], yb)
         g = q("g", activation(c.activation, z))
-        m = q("m", F.linear(q("yg", y * g), self._w(mix.out_proj.weight)))
+        yg = self._q("yg", y * g, sc["yg"], zp["yg"], yb)
+        m = q("m", F.linear(yg, self._w(mix.out_proj.weight)))
         return self._qsum("out", (x, m), sc["out"], zp["out"])
 
     def forward(self, feats: torch.Tensor, skip_steps: int = 0) -> torch.Tensor:

@@ -7,6 +7,8 @@ The int8 scheme (fixed_point.h has the formulas):
 - activations: asymmetric int8 per tensor, ranges from running the float model on calibration
   features (min/max, always including 0);
   (both rules: mamba_kws.quant, shared with the training simulations)
+- the scan output y and the gate y * act(z): int8 as above, or symmetric int16 (`Y_BITS`, the
+  default: one int8 step of y was the largest rounding of the block; ssm_scan.h);
 - the SSM state h: int32 at s_h = s_dt s_B s_x 2^-k, k in [-24, 6] chosen so max|h| is near 2^20;
 - element-wise functions (SiLU, hard-swish, ReLU, softplus): 256-entry int8 tables;
 - the decay: A_q20 = round(s_dt * A * 2^20); exp / 2*sigmoid in Q30 by interpolated tables;
@@ -25,10 +27,13 @@ import torch
 
 from ..config import KWSConfig, ModelConfig
 from ..model import MambaKWS
-from ..quant import RangeError, qparams, weight_scales
+from ..quant import RangeError, qparams, qparams16, weight_scales
 from .fixed_point import A_Q20_MIN, quantize_multiplier, quantize_multipliers
 
 H_BITS = 20  # max|h| maps to about 2^20: h*C summed over d_state stays inside int32
+# The width of the scan output y and of y * act(z) (tm_ssm_q8.y_bits): 8 or 16.
+Y_BITS_CHOICES = (8, 16)
+Y_BITS = 16
 
 
 class QuantizeError(ValueError):
@@ -254,15 +259,16 @@ class QParams:
     zp: int
 
 
-def asym(values: np.ndarray | float, hi: float | None = None) -> QParams:
-    """int8 asymmetric parameters for a tensor's range (mamba_kws.quant.qparams: 0 always representable)."""
+def asym(values: np.ndarray | float, hi: float | None = None, bits: int = 8) -> QParams:
+    """int8 asymmetric parameters for a tensor's range (mamba_kws.quant.qparams: 0 always representable);
+    bits 16: symmetric int16 (quant.qparams16)."""
     if hi is None:
         arr = np.asarray(values, dtype=np.float64)
         lo_v, hi_v = float(arr.min()), float(arr.max())
     else:
         lo_v, hi_v = float(values), float(hi)
     try:
-        return QParams(*qparams(lo_v, hi_v))
+        return QParams(*(qparams16 if bits == 16 else qparams)(lo_v, hi_v))
     except RangeError as exc:
         raise QuantizeError(str(exc)) from None
 
@@ -298,6 +304,7 @@ class QSSM:
     hc_mult: int
     hc_shift: int
     y_zp: int
+    y_bits: int = 8  # 8 or 16: y and y * act(z) (ssm_scan.h)
 
 
 @dataclass
@@ -484,6 +491,8 @@ def check_block_q8(dims: Mapping[str, int], qb: QBlock) -> None:
     dims: d_model, d_inner, d_state, d_conv, dt_rank (a ModelConfig's, or a model's options)."""
     for name in BLOCK_DIMS:
         _in_range(name, int(dims[name]), (1, MAX_DIM))
+    if qb.ssm.y_bits not in Y_BITS_CHOICES:
+        raise QuantizeError(f"ssm.y_bits = {qb.ssm.y_bits}: the kernels run 8 or 16 (ssm_scan.h)")
     for name, value, rng in block_q8_fields(qb):
         _in_range(name, value, rng)
 
@@ -495,7 +504,8 @@ def block_dims(cfg: ModelConfig) -> dict[str, int]:
 
 
 def quantize_block(
-    cfg: ModelConfig, fb: FloatBlock, s: dict[str, np.ndarray], q_u: QParams, q_out: QParams | None = None
+    cfg: ModelConfig, fb: FloatBlock, s: dict[str, np.ndarray], q_u: QParams, q_out: QParams | None = None,
+    y_bits: int = Y_BITS,
 ) -> QBlock:
     di = cfg.d_inner
     n, r = cfg.d_state, cfg.dt_rank_resolved
@@ -509,7 +519,10 @@ def quantize_block(
         q_v = asym(s["v"])
         norm = quant_rmsnorm(fb.norm_weight, fb.norm_eps, q_u, q_v)
         b_in = None
-    qp = {k: asym(s[k]) for k in ("x", "z", "conv", "xc", "dtl", "B", "C", "dt_pre", "y", "g", "yg", "m")}
+    if y_bits not in Y_BITS_CHOICES:
+        raise QuantizeError(f"y_bits {y_bits}: the kernels run {' or '.join(map(str, Y_BITS_CHOICES))}")
+    qp = {k: asym(s[k]) for k in ("x", "z", "conv", "xc", "dtl", "B", "C", "dt_pre", "g", "m")}
+    qp |= {k: asym(s[k], bits=y_bits) for k in ("y", "yg")}
     qp["dt"] = asym(0.0, float(s["dt"].max())) if cfg.dt_activation == "relu" else asym(s["dt"])
     q_out = q_out or asym(s["out"])
     act, dact = act_fn(cfg.activation), dt_act_fn(cfg.dt_activation)
@@ -531,7 +544,8 @@ def quantize_block(
     A_q20 = np.clip(np.round(s_dt * fb.A.astype(np.float64) * 2**20), A_Q20_MIN, 0).astype(np.int32)
     D_mult, D_shift = _mqs(qp["xc"].scale * fb.D.astype(np.float64) / qp["y"].scale, "ssm.D_mult")
     hc = _mq(s_h * qp["C"].scale / qp["y"].scale, "ssm.hc_mult")
-    ssm = QSSM(A_q20, D_mult, D_shift, qp["xc"].zp, qp["dt"].zp, qp["B"].zp, qp["C"].zp, k, hc[0], hc[1], qp["y"].zp)
+    ssm = QSSM(A_q20, D_mult, D_shift, qp["xc"].zp, qp["dt"].zp, qp["B"].zp, qp["C"].zp, k, hc[0], hc[1], qp["y"].zp,
+               y_bits)
     yg = _mq(qp["y"].scale * qp["g"].scale / qp["yg"].scale, "yg_mult")
     ru = _mq(q_u.scale / (q_out.scale * 65536), "res_u_mult")
     rm = _mq(qp["m"].scale / (q_out.scale * 65536), "res_m_mult")
@@ -568,8 +582,9 @@ def quantize_block(
     return qb
 
 
-def quantize_model(fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = False) -> QModel:
-    """int8 model from float weights and calibration features (N, frames, channels).
+def quantize_model(fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = False, y_bits: int = Y_BITS) -> QModel:
+    """int8 model from float weights and calibration features (N, frames, channels); y_bits: the width of
+    every block's scan output and gate (8 or 16).
 
     An rmsnorm model quantises only with rmsnorm=True: its int8 form needs QBlock.norm and
     QModel.norm_f (tm_rmsnorm_q8) to be carried over by whoever consumes the QModel, so a
@@ -587,7 +602,7 @@ def quantize_model(fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = Fals
     q_res = [asym(stats[0]["u"])] + [asym(s["out"]) for s in stats]
     stem = quant_linear(fm.stem_w, fm.stem_b, q_in, q_res[0], "stem")
     blocks = [
-        quantize_block(cfg, fb, s, q_res[i], q_res[i + 1])
+        quantize_block(cfg, fb, s, q_res[i], q_res[i + 1], y_bits)
         for i, (fb, s) in enumerate(zip(fm.blocks, stats, strict=True))
     ]
     norm_f = None

@@ -123,6 +123,42 @@ TM_INLINE int32_t tm_rq32(int32_t acc, int32_t multiplier, int32_t shift)
 	return tm_sat_i32((prod + ((int64_t)1 << (total - 1))) >> total);
 }
 
+/*
+ * tm_rq32 of a small input (|x| < 2^15, e.g. an int8 difference), exactly: for shift >= -15 it
+ * computes tm_rq32(x 2^16, multiplier, shift - 16), the same real product, so that a factor above
+ * 1/4 (D of an int16 y) takes the fast path too.
+ */
+TM_INLINE int32_t tm_rq32_small(int32_t x, int32_t multiplier, int32_t shift)
+{
+	return shift >= -15 ? tm_rq32(x * 65536, multiplier, shift - 16) : tm_rq32(x, multiplier, shift);
+}
+
+/* clamp to [-32768, 32767] (one SSAT on a Cortex-M3/M4) */
+TM_INLINE int32_t tm_sat_i16(int32_t v)
+{
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+	int32_t r;
+	__asm__("ssat %0, #16, %1" : "=r"(r) : "r"(v));
+	return r;
+#else
+	return v > 32767 ? 32767 : (v < -32768 ? -32768 : v);
+#endif
+}
+
+/* out = clamp(zero_point + tm_rq32(acc, multiplier, shift)) to [-32767, 32767] (symmetric int16) */
+TM_INLINE int16_t tm_rq16(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point)
+{
+	const int32_t r = tm_rq32(acc, multiplier, shift);
+	int32_t v;
+	if (TM_LIKELY(shift <= -2)) {
+		v = tm_sat_i16(zero_point + r); /* |r| <= 2^29: the sum fits int32 */
+	} else {
+		const int64_t w = (int64_t)zero_point + r;
+		v = (int32_t)(w > 32767 ? 32767 : (w < -32768 ? -32768 : w));
+	}
+	return (int16_t)(v < -32767 ? -32767 : v);
+}
+
 /* out = clamp(zero_point + tm_rq32(acc, multiplier, shift)) as int8. */
 TM_INLINE int8_t tm_rq8(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point)
 {

@@ -32,6 +32,13 @@ typedef struct {
 
 void tm_linear_q8_run(const tm_linear_q8 *p, const int8_t *x, int32_t in, int32_t out, int8_t *y);
 
+/*
+ * The same layer on int16 inputs (out_proj reads y * act(z), int8 or int16 values stored as
+ * int16; ssm_scan.h): acc[o] = bias[o] + sum_i W[o][i] * x[i], y[o] as above. With
+ * |x| <= 32767, in <= 256 and |bias| <= 2^30 the int32 sum cannot overflow.
+ */
+void tm_linear_q16x8_run(const tm_linear_q8 *p, const int16_t *x, int32_t in, int32_t out, int8_t *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,8 @@
  *                 valid: D and the rmsnorm weights have a sign)
  *   shifts        [TM_SHIFT_MIN, TM_SHIFT_MAX] = [-31, 30] (tm_rq32's shift exponents)
  *   ssm.bx_shift  [-24, 6]: |dt B x| 2^bx_shift <= 2^30 and the rounding shift stays below 31
+ *   ssm.y_bits    8 or 16 (y and y * act(z) clamped to [-32767, 32767] at 16 bits, so
+ *                 out_proj's |bias| + 256 * 128 * 32767 < 2^31)
  *   A_q20         |A_q20| <= TM_A_Q20_MAX = (2^31 - 1) / 255: A_q20 * (q_dt - z_dt) fits int32
  *                 (the quantiser's A = -exp(A_log) gives A_q20 <= 0; dt*A >= 0 decays by 1.0)
  *   biases        |bias| <= TM_BIAS_MAX = 2^30 (linear layers and the conv)

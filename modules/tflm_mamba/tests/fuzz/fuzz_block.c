@@ -12,7 +12,8 @@
  *   29 x int32  the scalars: as MAMBA_BLOCK's int8 options (mamba_block_options.cc), then the
  *               rmsnorm's in_zp, eps_q, out_zp
  *   uint32      flags: bit i set = array i is folded into its contract range (13 arrays), so
- *               the fuzzer can put one array out of range while the others pass
+ *               the fuzzer can put one array out of range while the others pass; bit 13 set:
+ *               ssm.y_bits 16 (else 8)
  *   uint8       L - 1 (steps, 1..4)
  *   rest        a pool the arrays and the inputs are read from, cyclically
  */
@@ -167,6 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint32_t flags = rd_u32(&r);
 	const int32_t L = 1 + (rd_i8(&r) & 3);
 	const int big = (int)(flags >> 31);
+	w.ssm.y_bits = (flags >> 13) & 1u ? 16 : 8;
 	c.d_model = dim(dims[0], big);
 	c.d_inner = dim(dims[1], big);
 	c.d_state = dim(dims[2], big);

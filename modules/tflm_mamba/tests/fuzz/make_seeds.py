@@ -42,6 +42,7 @@ def block_seed(opts: dict, t: dict[str, np.ndarray], flags: int = 0x1FFF, steps:
     head += struct.pack("<4b", *(ENUMS[k][opts[k]] for k in ENUMS))
     head += struct.pack(f"<{len(SCALARS)}i", *(int(opts[k]) for k in SCALARS))
     head += struct.pack("<3i", 0, 0, 0)  # the rmsnorm scalars (norm none)
+    flags |= (1 << 13) if int(opts.get("ssm_y_bits", 8)) == 16 else 0  # fuzz_block.c: bit 13 = y_bits 16
     head += struct.pack("<IB", flags, steps - 1)
     pool = b""
     for layer in ft.INT8_LAYERS:
@@ -75,7 +76,7 @@ def main() -> int:
     }
     for name, data in seeds.items():
         (bdir / name).write_bytes(data)
-    fopts = {k: v for k, v in opts.items() if k not in ft.INT8_OPTION_KEYS}
+    fopts = {k: v for k, v in opts.items() if k not in ft.INT8_OPTION_KEYS + ft.OPTIONAL_INT8_KEYS}
     oseeds = {
         "shipped0": raw,
         "shipped_stream": blocks[-1][0],

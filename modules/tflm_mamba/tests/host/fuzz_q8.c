@@ -151,6 +151,7 @@ static tm_block_q8_weights rnd_block(const tm_block_config *c)
 	w.ssm.hc_mult = rnd_mult();
 	w.ssm.hc_shift = rnd_shift();
 	w.ssm.y_zp = rnd_zp();
+	w.ssm.y_bits = rint_in(0, 1) ? 16 : 8;
 	w.gate_act_lut = rnd_i8(256);
 	w.gate_zp = rnd_zp();
 	w.yg_mult = rnd_mult();
