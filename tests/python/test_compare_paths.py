@@ -119,6 +119,29 @@ def test_check_tflite_refuses_a_model_of_another_length(run, tiny_cfg):
         check_tflite(run["data"], tiny_cfg, tiny_cfg.features.frames, "short.tflite")
 
 
+def test_builtin_path_takes_an_int16x8_model_and_refuses_float(run, tiny_cfg):
+    """--tflite model_int16x8.tflite (tools/export.py --kinds int16x8) runs as the builtin path; its logits
+    are closer to float than the int8 model's; a float32 .tflite is refused in one line."""
+    from mamba_kws.compare_paths import Paths, compare
+    from mamba_kws.export.convert import convert
+    from mamba_kws.export.pipeline import postprocess
+    from mamba_kws.export.tfgraph import build_tf_function
+
+    model, frames = run["paths"].model, STEPS * tiny_cfg.model.frame_stack
+    calib = _features(tiny_cfg, 16, 1)
+    concrete = build_tf_function(model, steps=STEPS)
+    data16 = postprocess(convert(concrete, "int16x8", calib))
+    assert check_tflite(data16, tiny_cfg, frames, "x16.tflite") == "int16"
+    assert check_tflite(run["data"], tiny_cfg, frames, "x8.tflite") == "int8"
+    p16 = Paths(model, tiny_cfg, data16, None, ("builtin_int8",))
+    r16 = compare(p16, {"test": (run["x"], run["y"])}, progress=False)["test"]
+    r8 = run["report"]["test"]
+    err = lambda r: r["max_abs_logit_error_vs_float"]["builtin_int8"]  # noqa: E731
+    assert err(r16) < err(r8), (err(r16), err(r8))
+    with pytest.raises(CompareError, match="not int8"):
+        check_tflite(postprocess(convert(concrete, "float32")), tiny_cfg, frames, "f32.tflite")
+
+
 def test_cli_missing_tflite_is_one_line(tmp_path, capsys):
     from mamba_kws.compare_paths import main
     from mamba_kws.errors import cli_main

@@ -91,21 +91,23 @@ def builtin_int8(model: Any, calib: np.ndarray, steps: int | None = None, chunks
     return postprocess(convert(concrete, "int8", calib))
 
 
-def check_tflite(data: bytes, cfg: KWSConfig, frames: int, source: str) -> None:
-    """An int8-in/int8-out .tflite whose input is one window of `frames` frames of this config."""
+def check_tflite(data: bytes, cfg: KWSConfig, frames: int, source: str) -> str:
+    """An int8-in/int8-out (or int16x8: int16-in/int16-out) .tflite whose input is one window of `frames`
+    frames of this config; returns the I/O type."""
     from .export.flatbuf import load_model, tensor_info
 
     model = load_model(data, source)  # one clear ExportError for anything that is not a .tflite
     sg = model.subgraphs[0]
     t_in, t_out = tensor_info(model, int(sg.inputs[0])), tensor_info(model, int(sg.outputs[0]))
-    if t_in.dtype != "int8" or t_out.dtype != "int8":
-        raise CompareError(f"{source}: input/output are {t_in.dtype}/{t_out.dtype}, not int8 "
-                           "(use model_int8.tflite from tools/export.py)")
+    if t_in.dtype != t_out.dtype or t_in.dtype not in ("int8", "int16"):
+        raise CompareError(f"{source}: input/output are {t_in.dtype}/{t_out.dtype}, not int8 (or int16x8) "
+                           "(use model_int8.tflite or model_int16x8.tflite from tools/export.py)")
     want = (1, frames, cfg.features.channels)
     if tuple(t_in.shape) != want:
         raise CompareError(f"{source}: input shape {tuple(t_in.shape)} does not match the checkpoint's {want}")
     if tuple(t_out.shape)[-1] != len(cfg.labels):
         raise CompareError(f"{source}: {tuple(t_out.shape)[-1]} outputs, the checkpoint has {len(cfg.labels)} labels")
+    return str(t_in.dtype)
 
 
 def context_order(n: int, seed: int = 0) -> np.ndarray:
@@ -260,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                     "pairwise top-1 agreement and the largest logit error vs float; write a JSON.")
     p.add_argument("--checkpoint", required=True, help="trained checkpoint (runs/<name>/best.pt)")
     p.add_argument("--tflite", default=None,
-                   help="an existing builtin int8 .tflite of this checkpoint (default: export one, as "
+                   help="an existing builtin int8 .tflite of this checkpoint, or its int16x8 one (tools/export.py "
+                        "--kinds int16x8), scored as the builtin_int8 path (default: export an int8 one, as "
                         "tools/export.py --kinds int8 does, into --out)")
     p.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/compare_paths)")
     p.add_argument("--data", default=None,
@@ -306,10 +309,11 @@ def main(argv: list[str] | None = None) -> int:
                                     Path(args.checkpoint))
     chunks = cfg.export.get("time_chunks", 1)
     data = tpath = None
+    builtin_io = "int8"
     if "builtin_int8" in paths and args.tflite:
         tpath = Path(args.tflite)
         data = tpath.read_bytes()
-        check_tflite(data, cfg, cfg.features.frames, str(tpath))
+        builtin_io = check_tflite(data, cfg, cfg.features.frames, str(tpath))
     elif "builtin_int8" in paths:
         if not args.no_progress:
             print("exporting the builtin int8 model (TFLite converter) ...", flush=True)
@@ -326,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint": str(args.checkpoint), "config": cfg.name, "data": used, "paths": list(paths),
         "fused_y_bits": None if runs.qm is None else runs.qm.blocks[0].ssm.y_bits if runs.qm.blocks else None,
         "calibration_clips": int(len(calib)), "builtin_int8_tflite": None if tpath is None else str(tpath),
+        "builtin_io": None if tpath is None else builtin_io,
         "fused_calibration_clips": None if fused_calib is None else int(len(fused_calib)),
         "fused_int8": "modules/tflm_mamba C core (tm_model_q8_run), host gcc build via ctypes",
         "sets": compare(runs, sets, not args.no_progress),
