@@ -137,7 +137,7 @@ class Paths:
         self.qm = None
         if fused_calib is not None:
             Q.check_model_config(cfg)
-            self.qm = Q.quantize_model(Q.float_weights(model), fused_calib, rmsnorm=True, y_bits=y_bits or Q.Y_BITS)
+            self.qm = Q.quantize_model(Q.float_weights(model), fused_calib, rmsnorm=True, y_bits=y_bits)
             self.lib = cbind.load()
 
     def _fused(self, x: np.ndarray, pool_window: int = 0) -> np.ndarray:
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = Paths(model, cfg, data, fused_calib, paths, args.y_bits)
     report: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "config": cfg.name, "data": used, "paths": list(paths),
-        "fused_y_bits": None if runs.qm is None else runs.qm.blocks[0].ssm.y_bits if runs.qm.blocks else None,
+        "fused_y_bits": runs.qm.blocks[0].ssm.y_bits if runs.qm is not None and runs.qm.blocks else None,
         "calibration_clips": int(len(calib)), "builtin_int8_tflite": None if tpath is None else str(tpath),
         "builtin_io": None if tpath is None else builtin_io,
         "fused_calibration_clips": None if fused_calib is None else int(len(fused_calib)),

@@ -588,7 +588,7 @@ def export(
 ) -> dict:
     import torch
 
-    from .fused.quantize import Y_BITS, QuantizeError, float_weights, quantize_model
+    from .fused.quantize import QuantizeError, float_weights, quantize_model
     from .model import build_model
 
     if checkpoint is not None:
@@ -602,7 +602,7 @@ def export(
         raise FusedExportError("the model has no Mamba block (model.n_layers = 0)")
     if int8:
         try:
-            qm = quantize_model(fm, calibration_features(kcfg, calib, calib_clips), y_bits=y_bits or Y_BITS)
+            qm = quantize_model(fm, calibration_features(kcfg, calib, calib_clips), y_bits=y_bits)
         except QuantizeError as exc:
             raise FusedExportError(str(exc)) from None
         data = build_int8(fm, qm, kcfg, streaming)

@@ -46,7 +46,7 @@ def measure(run: Path, targets: list[str], calib_clips: int, progress: bool,
     summary_path = run / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     fm = Q.float_weights(model)
-    qm = Q.quantize_model(fm, calibration_features(cfg, "auto", calib_clips), rmsnorm=True, y_bits=y_bits or Q.Y_BITS)
+    qm = Q.quantize_model(fm, calibration_features(cfg, "auto", calib_clips), rmsnorm=True, y_bits=y_bits)
     flash = len(build_int8(fm, qm, cfg, streaming=True))
     from .paths import have_real_clips
 

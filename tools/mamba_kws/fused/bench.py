@@ -81,7 +81,7 @@ def _clip_features(paths: list[Path], cfg) -> np.ndarray:
     return compute_batch(clips, cfg.features)
 
 
-def real_clip_accuracy(model, cfg, n_clips: int, y_bits: int = Q.Y_BITS) -> dict | None:
+def real_clip_accuracy(model, cfg, n_clips: int, y_bits: int | None = None) -> dict | None:
     """Top-1 accuracy of PyTorch, the C float32 kernel and the C int8 kernel on real clips.
 
     int8 is calibrated on v1_sample (the training supplement), scored on v2_test_dev (every
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         if not torch.isfinite(model(torch.from_numpy(calib))).all():
             raise KWSError(f"the model ({source}) overflows on the calibration input: bench a trained checkpoint")
-    qm = Q.quantize_model(fm, calib, rmsnorm=True, y_bits=args.y_bits or Q.Y_BITS)
+    qm = Q.quantize_model(fm, calib, rmsnorm=True, y_bits=args.y_bits)
     fq = Q.quantize_features(feats, qm.in_scale, qm.in_zp)
     fw, qw = weight_bytes(fm, qm)
     with_float = not args.no_float
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         print()
         print_profile(results)
-    acc = real_clip_accuracy(model, cfg, args.clips, args.y_bits or Q.Y_BITS)
+    acc = real_clip_accuracy(model, cfg, args.clips, args.y_bits)
     if acc:
         print()
         print(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..quant import qlimits
 from . import fixed_point as fp
 from .quantize import QSSM, QBlock, QConv, QLinear, QModel
 
@@ -56,12 +57,7 @@ def ssm_step(
     h = np.clip(((h * abar + (1 << 29)) >> 30) + bx, -H_MAX - 1, H_MAX)
     acc = (h * (C - p.C_zp)[None, :]).sum(axis=1)
     y = p.y_zp + fp.rq32(fp.sat32(acc), p.hc_mult, p.hc_shift) + fp.rq32(xd, p.D_mult, p.D_shift)
-    return np.clip(y, *y_limits(p.y_bits)), h
-
-
-def y_limits(bits: int) -> tuple[int, int]:
-    """The range of y and y * act(z) (ssm_scan.h: tm_y_min, tm_y_max)."""
-    return (-32767, 32767) if bits == 16 else (-128, 127)
+    return np.clip(y, *qlimits(p.y_bits)), h  # ssm_scan.h: tm_y_min, tm_y_max
 
 
 def rmsnorm(p, x: np.ndarray) -> np.ndarray:
@@ -84,7 +80,7 @@ def block_step(cfg, qb: QBlock, st: BlockState, u: np.ndarray) -> np.ndarray:
     dt = lut(qb.dt_act_lut, linear(qb.dt_proj, dtl))
     y, st.h = ssm_step(qb.ssm, cfg.decay, xc, dt, B, C, st.h)
     g = lut(qb.gate_act_lut, z) - qb.gate_zp
-    yg = np.clip(qb.yg_zp + fp.rq32((y - qb.ssm.y_zp) * g, qb.yg_mult, qb.yg_shift), *y_limits(qb.ssm.y_bits))
+    yg = np.clip(qb.yg_zp + fp.rq32((y - qb.ssm.y_zp) * g, qb.yg_mult, qb.yg_shift), *qlimits(qb.ssm.y_bits))
     m = linear(qb.out_proj, yg)
     a = fp.rq32((u - qb.in_zp) * 65536, qb.res_u_mult, qb.res_u_shift)
     b = fp.rq32((m - qb.out_proj.out_zp) * 65536, qb.res_m_mult, qb.res_m_shift)

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from ..model import MambaKWS, activation, discretize_decay, dt_activation
 from ..quant import fake_q, fake_q_weight, qlimits
 from . import fixed_point as fp
-from .quantize import Y_BITS, QModel, QuantizeError, float_weights, quantize_model
+from .quantize import QModel, QuantizeError, float_weights, quantize_model
 
 # The simulation's quantisation points (FusedInt8Sim's float_points): the model's input, the stem's output,
 # every int8 tensor of a block (all blocks alike), the decay constant A, the int32 state h, the pooled mean,
@@ -81,7 +81,7 @@ class FusedInt8Sim:
         was = self.model.training
         self.model.eval()
         try:
-            self.qm = quantize_model(float_weights(self.model), feats, y_bits=y_bits or Y_BITS)
+            self.qm = quantize_model(float_weights(self.model), feats, y_bits=y_bits)
         finally:
             self.model.train(was)
         return self.qm

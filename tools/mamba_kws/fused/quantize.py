@@ -582,9 +582,11 @@ def quantize_block(
     return qb
 
 
-def quantize_model(fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = False, y_bits: int = Y_BITS) -> QModel:
+def quantize_model(
+    fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = False, y_bits: int | None = None
+) -> QModel:
     """int8 model from float weights and calibration features (N, frames, channels); y_bits: the width of
-    every block's scan output and gate (8 or 16).
+    every block's scan output and gate (8 or 16; None: Y_BITS, what the shipped models use).
 
     An rmsnorm model quantises only with rmsnorm=True: its int8 form needs QBlock.norm and
     QModel.norm_f (tm_rmsnorm_q8) to be carried over by whoever consumes the QModel, so a
@@ -602,7 +604,7 @@ def quantize_model(fm: FloatModel, calib_feats: np.ndarray, rmsnorm: bool = Fals
     q_res = [asym(stats[0]["u"])] + [asym(s["out"]) for s in stats]
     stem = quant_linear(fm.stem_w, fm.stem_b, q_in, q_res[0], "stem")
     blocks = [
-        quantize_block(cfg, fb, s, q_res[i], q_res[i + 1], y_bits)
+        quantize_block(cfg, fb, s, q_res[i], q_res[i + 1], Y_BITS if y_bits is None else y_bits)
         for i, (fb, s) in enumerate(zip(fm.blocks, stats, strict=True))
     ]
     norm_f = None
