@@ -310,3 +310,55 @@ def test_unlabelled_clips_need_soft_targets(tiny_cfg, tmp_path):
                      soft, list(tiny_cfg.labels))
     fs = load_feature_set(p, tiny_cfg.labels, FRAMES, CHANNELS)
     assert fs.targets.tolist() == [-1, tiny_cfg.labels.index("yes")] and fs.soft.shape == (2, 12)
+
+
+def test_features_teacher_labels_feature_maps_and_lends_its_speakers(tmp_path, tiny_cfg):
+    """train.distill.features_teacher: a checkpoint's posteriors become the soft targets of a feature
+    source (cached), its training speakers become the student's, and a teacher of other labels is refused."""
+    from conftest import seeded_model
+    from mamba_kws.checkpoint import save_checkpoint
+    from mamba_kws.data.sources import build_training_data
+    from mamba_kws.model import build_model
+
+    path = tmp_path / "set.npz"
+    _fake_set(path)
+    teacher = seeded_model(tiny_cfg)
+    ckpt = tmp_path / "teacher.pt"
+    save_checkpoint(ckpt, teacher, tiny_cfg, trained_on={"speakers": ["t1", "t2"]})
+    cfg = load_config("tiny", [f"train.sources=[{{kind: features, path: '{path}'}}]",
+                               f"train.distill.features_teacher='{ckpt}'"])
+    cache = tmp_path / "cache"
+    data = build_training_data(cfg, cache=cache, progress=False, real_eval=False)
+    fs = data.sets[0]
+    assert fs.soft is not None and data.has_soft.all()
+    with torch.no_grad():
+        want = torch.softmax(teacher(torch.from_numpy(fs.feats.astype(np.float32))), dim=1).numpy()
+    np.testing.assert_allclose(fs.soft, want, atol=1e-3)
+    assert {"t1", "t2"} <= set(data.trained_on["speakers"])
+    cached = list((cache / "teacher_cache").glob("*.npz"))
+    assert len(cached) == 1
+    with np.load(cached[0]) as z:  # the second build reads the cache: overwrite it and see that come back
+        np.savez(cached[0], soft=np.full_like(z["soft"], 1 / len(cfg.labels)))
+    again = build_training_data(cfg, cache=cache, progress=False, real_eval=False)
+    np.testing.assert_allclose(again.sets[0].soft, 1 / len(cfg.labels), atol=1e-3)
+
+    torch.manual_seed(1)
+    second = build_model(tiny_cfg).eval()
+    ckpt2 = tmp_path / "teacher2.pt"
+    save_checkpoint(ckpt2, second, tiny_cfg, trained_on={"speakers": ["t3"]})
+    two = load_config("tiny", [f"train.sources=[{{kind: features, path: '{path}'}}]",
+                               f"train.distill.features_teacher='{ckpt},{ckpt2}'"])
+    data = build_training_data(two, cache=cache, progress=False, real_eval=False)
+    with torch.no_grad():
+        x = torch.from_numpy(data.sets[0].feats.astype(np.float32))
+        logp = (torch.log_softmax(teacher(x), 1) + torch.log_softmax(second(x), 1)) / 2
+    np.testing.assert_allclose(data.sets[0].soft, torch.softmax(logp, 1).numpy(), atol=1e-3)
+    assert {"t1", "t2", "t3"} <= set(data.trained_on["speakers"])
+
+    other_labels = load_config("tiny", ["labels=[_silence_, _unknown_, 'yes', 'no']"])
+    save_checkpoint(ckpt, seeded_model(other_labels), other_labels)
+    with pytest.raises(DataError, match="other labels"):
+        build_training_data(cfg, cache=tmp_path / "cache2", progress=False, real_eval=False)
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="features_teacher.*not a readable checkpoint"):
+        build_training_data(cfg, cache=tmp_path / "cache2", progress=False, real_eval=False)

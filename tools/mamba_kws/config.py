@@ -165,9 +165,14 @@ SOURCE_KINDS = ("generated", "real", "mltk", "features", "streams")
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Knowledge distillation from pretrained teachers (their soft targets on the audio sources)."""
+    """Knowledge distillation: a pretrained teacher's soft targets on the audio sources, and a checkpoint
+    of this project's own (same front end) on the feature sources, which have no audio to play."""
 
     teacher: str = ""  # "" = off; a teacher name of mamba_kws.teachers (ensemble, ds_cnn_l, mlperf_float, ...)
+    # "" = off; a checkpoint (e.g. a larger model trained by train.py), or several separated by commas (their
+    # log posteriors averaged): soft targets on the feature maps of the `mltk` and `features` sources
+    # (README: Training). Their training speakers count as the student's.
+    features_teacher: str = ""
     weight: float = 0.5  # loss = (1 - weight) * CE(label) + weight * T^2 * KL(teacher || student), where known
     temperature: float = 2.0
 

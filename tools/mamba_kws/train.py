@@ -457,7 +457,8 @@ def report(run: Run, data, history: list[dict], step: int, best_acc: float, seco
         "train_seconds": round(seconds, 1), "best_val_acc": best_acc, "selected_on": data.val_name,
         "sources": data.summary.get("sources", []), "notes": data.summary.get("notes", []),
         "train_clips": int(sum(len(s) for s in data.sets)), "init": run.args.init, "qat": run.args.qat or False,
-        "distill": cfg.train.distill.teacher, "report_clips_dropped": dropped,
+        "distill": cfg.train.distill.teacher, "distill_features": cfg.train.distill.features_teacher,
+        "report_clips_dropped": dropped,
         **{f"{k}_acc": v["accuracy"] for k, v in reports.items()},
     }
     (run.out / "history.json").write_text(json.dumps(history, indent=2))

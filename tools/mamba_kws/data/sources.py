@@ -6,7 +6,8 @@
 Kinds (config.SourceConfig): the speech set (`generated`, or a Speech Commands directory given by
 --data / --download), real clips (`real`), the real feature maps (`mltk`), any feature-set file
 (`features`). Audio sources are rendered into feature maps once (mamba_kws.data.render), with teacher
-posteriors when distillation is on; feature sources have no audio, so no teacher can hear them.
+posteriors when distillation is on; feature sources have no audio, so no pretrained teacher can hear
+them, but a checkpoint of this project can (`train.distill.features_teacher`, targets cached).
 
 Each epoch draws weight x size clips from every source (without replacement up to its size), shuffles
 them together, and each batch is augmented in the feature domain (`augment_batch`).
@@ -247,7 +248,13 @@ def build_training_data(cfg: KWSConfig, *, speech: str | Path | None = None, dow
                     path = Path(src.path)
                 name = path.stem
                 fs = load_feature_set(path, labels, fc.frames, fc.channels, split=TRAIN_SPLIT, name=name)
-                if teacher:
+                if t.distill.features_teacher and fs.soft is None:
+                    fs.soft, teacher_speakers = feature_teacher_targets(fs, path, t.distill.features_teacher, cfg,
+                                                                        cache, progress)
+                    trained_on["speakers"] |= teacher_speakers
+                    _note(summary, f"{name}: soft targets of {t.distill.features_teacher} (its "
+                                   f"{len(teacher_speakers)} training and selection speakers count as ours)", progress)
+                elif teacher and fs.soft is None:
                     _note(summary, f"{name}: no audio, so no teacher targets (trained on its labels)", progress)
                 add(src, fs, real=True)
                 val = load_feature_set(path, labels, fc.frames, fc.channels, split=VAL_SPLIT, name=f"{name}_val")
@@ -260,6 +267,8 @@ def build_training_data(cfg: KWSConfig, *, speech: str | Path | None = None, dow
             _note(summary, f"source {src.kind} skipped: {exc}", progress)
     if not sets:
         raise DataError(f"no training source could be loaded; {describe()}")
+    if t.distill.features_teacher and not any(s["kind"] in ("mltk", "features") for s in summary["sources"]):
+        _note(summary, "train.distill.features_teacher is set, but no mltk or features source was loaded", progress)
     if t.select_on == "auto":
         order = [k for k in ("mltk", "features", "generated") if k in val_sets]
     else:
@@ -278,6 +287,55 @@ def build_training_data(cfg: KWSConfig, *, speech: str | Path | None = None, dow
                         trained_on, summary, fractions if t.balance_classes else {})
     summary["validation"] = {"source": order[0], "clips": len(data.val)}
     return data
+
+
+def feature_teacher_targets(fs: FeatureSet, path: Path, checkpoints: str, cfg: KWSConfig, cache: Path,
+                            progress: bool = True) -> tuple[np.ndarray, set[str]]:
+    """The posteriors of one checkpoint, or of several separated by commas (their log posteriors averaged,
+    as the `ensemble` teacher), on the feature maps of `fs` (no augmentation, from a zero state), cached in
+    teacher_cache/ under the checkpoints' and the feature file's identity; and the speakers the teachers were
+    trained or selected on (what they know, the student inherits: evaluation leaves them out too)."""
+    import hashlib
+
+    from tqdm import tqdm
+
+    from ..checkpoint import load_checkpoint
+    from ..errors import CheckpointError
+
+    paths = [Path(c.strip()).expanduser() for c in str(checkpoints).split(",") if c.strip()]
+    models, speakers, digest = [], set(), hashlib.sha256()
+    for ckpt in paths:
+        try:
+            model, tcfg, state = load_checkpoint(ckpt)
+        except CheckpointError as exc:
+            raise DataError(f"train.distill.features_teacher: {exc}") from None
+        if tuple(tcfg.labels) != tuple(cfg.labels) or tcfg.features != cfg.features:
+            raise DataError(f"train.distill.features_teacher: {ckpt} has other labels or another front end "
+                            "than this model; train the teacher with the same labels and features")
+        models.append(model)
+        speakers |= {str(s) for s in ((state.get("trained_on") or {}).get("speakers") or ())}
+        digest.update(ckpt.read_bytes())
+    st = Path(path).stat()
+    digest.update(repr((str(Path(path).resolve()), st.st_size, st.st_mtime_ns, fs.name, len(fs),
+                        tuple(cfg.labels))).encode())
+    out = cache / "teacher_cache" / f"{digest.hexdigest()[:16]}.npz"
+    if out.is_file():
+        with np.load(out) as z:
+            return z["soft"].astype(np.float32), speakers
+    probs = np.zeros((len(fs), len(cfg.labels)), np.float32)
+    batch = 512
+    names = ",".join(p.parent.name or p.name for p in paths)
+    with torch.no_grad():
+        for lo in tqdm(range(0, len(fs), batch), desc=f"{names} on {fs.name}", unit="batch", disable=not progress):
+            x = torch.from_numpy(np.asarray(fs.feats[lo : lo + batch], np.float32))
+            logp = torch.stack([torch.log_softmax(m(x).float(), dim=1) for m in models]).mean(0)
+            probs[lo : lo + batch] = torch.softmax(logp, dim=1).numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    soft = probs.astype(np.float16)  # as cached: the first run trains on what later runs read back
+    np.savez(tmp, soft=soft)
+    tmp.replace(out)
+    return soft.astype(np.float32), speakers
 
 
 def filter_trained_speakers(clips: ClipSet, trained_on: dict | None) -> tuple[ClipSet, int]:
