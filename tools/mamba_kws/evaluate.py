@@ -21,11 +21,13 @@ from .errors import ArgumentParser
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, feats: np.ndarray, device: torch.device | str = "cpu", batch: int = 256,
-            ) -> np.ndarray:
-    """Logits for (n, frames, channels) features."""
+            desc: str | None = None) -> np.ndarray:
+    """Logits for (n, frames, channels) features; a progress bar named `desc` when given."""
+    from tqdm import tqdm
+
     model.eval()
     out = []
-    for i in range(0, len(feats), batch):
+    for i in tqdm(range(0, len(feats), batch), desc=desc, unit="batch", disable=desc is None):
         x = torch.from_numpy(np.asarray(feats[i : i + batch], np.float32)).to(device)
         out.append(model(x).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)

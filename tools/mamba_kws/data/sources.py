@@ -297,10 +297,9 @@ def feature_teacher_targets(fs: FeatureSet, path: Path, checkpoints: str, cfg: K
     trained or selected on (what they know, the student inherits: evaluation leaves them out too)."""
     import hashlib
 
-    from tqdm import tqdm
-
     from ..checkpoint import load_checkpoint
     from ..errors import CheckpointError
+    from ..evaluate import predict
 
     paths = [Path(c.strip()).expanduser() for c in str(checkpoints).split(",") if c.strip()]
     models, speakers, digest = [], set(), hashlib.sha256()
@@ -322,14 +321,10 @@ def feature_teacher_targets(fs: FeatureSet, path: Path, checkpoints: str, cfg: K
     if out.is_file():
         with np.load(out) as z:
             return z["soft"].astype(np.float32), speakers
-    probs = np.zeros((len(fs), len(cfg.labels)), np.float32)
-    batch = 512
-    names = ",".join(p.parent.name or p.name for p in paths)
-    with torch.no_grad():
-        for lo in tqdm(range(0, len(fs), batch), desc=f"{names} on {fs.name}", unit="batch", disable=not progress):
-            x = torch.from_numpy(np.asarray(fs.feats[lo : lo + batch], np.float32))
-            logp = torch.stack([torch.log_softmax(m(x).float(), dim=1) for m in models]).mean(0)
-            probs[lo : lo + batch] = torch.softmax(logp, dim=1).numpy()
+    logp = [torch.log_softmax(torch.from_numpy(predict(m, fs.feats, batch=512,
+                                                       desc=f"{p.parent.name or p.name} on {fs.name}" if progress
+                                                       else None)), dim=1) for m, p in zip(models, paths, strict=True)]
+    probs = torch.softmax(torch.stack(logp).mean(0), dim=1).numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
     soft = probs.astype(np.float16)  # as cached: the first run trains on what later runs read back
