@@ -29,6 +29,7 @@ model: setup
 DEMO_EPOCHS ?= 5
 DEMO_QAT_STEPS ?= 200
 TEACHERS ?= ds_cnn_l,ds_cnn_s,mlperf_float,mlperf_int8,ensemble
+STREAM_TEACHERS ?= ds_cnn_l,mlperf_int8
 
 ## demo: the whole job end to end: data (generated speech; the real feature maps, real clips and teachers
 ## where the data root has them), training, evaluation next to the teachers, quantisation-aware fine-tuning
@@ -56,7 +57,7 @@ results: setup
 	$(PY) tools/size_table.py $(RUN) --json $(RUN)/size_table.json --plot $(RUN)/size_table.png
 	$(PY) tools/compare_paths.py --checkpoint $(RUN)/best.pt --real v2_test_dev --paths fused_int8,fused_int8_stream --out $(RUN)/compare_paths
 	$(PY) tools/bench_kernels.py --checkpoint $(RUN)/best.pt --clips 0 --json $(RUN)/bench_kernels.json
-	$(PY) tools/stream_eval.py --checkpoint $(RUN)/best.pt --minutes $(RESULTS_MINUTES) --out $(RUN)/stream
+	$(PY) tools/stream_eval.py --checkpoint $(RUN)/best.pt --minutes $(RESULTS_MINUTES) --teachers $(STREAM_TEACHERS) --out $(RUN)/stream
 	$(PY) tools/results.py --run $(RUN) --minutes $(RESULTS_MINUTES) --out results.json --readme README.md
 
 ## firmware-models: app/model/*.tflite from checkpoints (the fused models from CHECKPOINT, the builtin-op model

@@ -71,3 +71,18 @@ def test_cli_writes_readme_block_and_checks_it(tmp_path, capsys):
 def test_bad_run_is_one_error(tmp_path):
     with pytest.raises(KWSError, match="no best.pt"):
         results.collect(tmp_path, 60)
+
+
+def test_stream_table_marks_the_teachers(tmp_path):
+    run = _fake_run(tmp_path)
+    point = {"detection_rate": 0.3158, "threshold": 0.92, "false_alarms_per_hour": 1.0}
+    res = {"yaml_policy": {"detection_rate": 0.556, "false_alarms_per_hour": 21.0},
+           "at_1_fa_per_hour": point, "at_10_fa_per_hour": None}
+    (run / "stream" / "stream_eval.json").write_text(json.dumps({
+        "minutes": 60.0, "snr_db": [5.0, 10.0, 20.0], "streams": [{"keywords": 590}],
+        "results": {"window": {**res, "kind": "model"}, "ds_cnn_l": {**res, "kind": "teacher"}}}))
+    got = results.collect(run, 60)
+    assert "--teachers ds_cnn_l,mlperf_int8" in got["stream"]["command"]
+    text = results.render(got)
+    assert "| window | 31.6 % | - | 55.6 % | 21 |" in text
+    assert "| ds_cnn_l (pretrained teacher, 1 s every hop) | 31.6 % | - | 55.6 % | 21 |" in text

@@ -9,6 +9,7 @@ from mamba_kws.model import build_model
 from mamba_kws.stream import (
     READOUTS,
     StreamingKWS,
+    clip_posteriors_every_hop,
     hop_end_sample,
     macs_per_hop,
     macs_per_step,
@@ -136,3 +137,27 @@ def test_training_with_stream_context_matches_streaming(model_and_cfg):
             ref = model.classifier(torch.stack(outs[ctx:]).mean(0))
             torch.testing.assert_close(logits[i], ref, rtol=1e-4, atol=1e-4)
         assert (logits - model(x)).abs().max() > 1e-4  # the context does change the scores
+
+
+def test_clip_classifier_every_hop_hears_the_last_second(model_and_cfg, audio, hop_by_hop):
+    """A 1 s clip classifier (a teacher) run every hop sees exactly the second of audio that ends where the
+    hop's features end (zeros before the stream), on the hop grid of the model's readouts."""
+    _, cfg = model_and_cfg
+    hops = len(hop_by_hop["window"])
+    seen = []
+
+    def classify(clips: np.ndarray) -> np.ndarray:
+        assert clips.shape[1:] == (16000,) and clips.dtype == np.int16
+        seen.append(clips.copy())
+        return np.tile(np.eye(cfg.num_classes)[:1], (len(clips), 1))
+
+    out = clip_posteriors_every_hop(classify, audio, cfg, hops, batch=7)
+    assert out.shape == (hops, cfg.num_classes)
+    clips = np.concatenate(seen)
+    padded = np.concatenate([np.zeros(16000, np.int16), audio])
+    for i in (0, 1, hops // 2, hops - 1):
+        end = int(hop_end_sample(i, cfg))
+        assert np.array_equal(clips[i], padded[end : end + 16000]), i
+    assert not clips[0, : 16000 - int(hop_end_sample(0, cfg))].any()  # before the stream: zeros
+    with pytest.raises(ValueError, match="hops need"):
+        clip_posteriors_every_hop(classify, audio, cfg, hops + 10)

@@ -10,6 +10,7 @@ from mamba_kws.data.clips import ClipSet
 from mamba_kws.data.noise import rms
 from mamba_kws.data.streams import NOISE_RMS, Event, Stream, build_stream, speech_extent
 from mamba_kws.detection import Detection
+from mamba_kws.errors import KWSError
 from mamba_kws.model import build_model
 from mamba_kws.stream import hop_end_sample
 from mamba_kws.stream_eval import main, score
@@ -111,3 +112,24 @@ def test_stream_eval_end_to_end(tmp_path, tiny_cfg, shared_sc, capsys):
     again = json.loads((tmp_path / "again" / "stream_eval.json").read_text())
     assert again["streams"] == rep["streams"]
     assert again["results"]["stream_last"]["yaml_policy"] == rep["results"]["stream_last"]["yaml_policy"]
+
+
+def test_stream_eval_scores_a_teacher_on_the_same_streams(tmp_path, tiny_cfg, shared_sc, teachers_ready, capsys):
+    torch.manual_seed(0)
+    ckpt = tmp_path / "run" / "best.pt"
+    save_checkpoint(ckpt, build_model(tiny_cfg).eval(), tiny_cfg)
+    out = tmp_path / "out"
+    args = ["--checkpoint", str(ckpt), "--minutes", "0.3", "--snr", "20", "--readouts", "stream_mean",
+            "--teachers", "mlperf_int8", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    rep = json.loads((out / "stream_eval.json").read_text())
+    assert set(rep["results"]) == {"stream_mean", "mlperf_int8"} and rep["teachers"] == ["mlperf_int8"]
+    t = rep["results"]["mlperf_int8"]
+    assert t["kind"] == "teacher" and t["macs_per_hop"] > 1_000_000 and t["host_ms_per_hop_live"] is None
+    assert rep["results"]["stream_mean"]["kind"] == "model"
+    assert len(rep["det"]["mlperf_int8"]) == len(rep["det"]["stream_mean"])
+    # The teacher hears real words: it detects some of them at its best threshold.
+    assert max(r["hits"] for r in rep["det"]["mlperf_int8"]) > 0
+    assert "mlperf_int8" in capsys.readouterr().out
+    with pytest.raises(KWSError, match="--teachers: unknown nope"):
+        main([*args[:-5], "--teachers", "nope", "--out", str(tmp_path / "x"), "--quiet"])

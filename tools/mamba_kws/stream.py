@@ -194,6 +194,26 @@ def stream_posteriors(model: MambaKWS, cfg: KWSConfig, feats: np.ndarray, readou
 # ------------------------------------------------------------------ compute per hop
 
 
+def clip_posteriors_every_hop(classify: Callable[[np.ndarray], np.ndarray], audio: np.ndarray, cfg: KWSConfig,
+                              hops: int, batch: int = 500,
+                              progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """A classifier of 1 s clips ((N, samples) int16 -> (N, classes) posteriors, e.g. a pretrained teacher)
+    run every hop on the last second of raw audio, as `window` runs the model: hop i's clip ends at
+    `hop_end_sample(i)` (zeros before the stream began). -> (hops, classes)."""
+    n = cfg.features.sample_rate  # one second
+    padded = np.concatenate([np.zeros(n, np.int16), np.asarray(audio, np.int16)])
+    ends = np.asarray(hop_end_sample(np.arange(hops), cfg), np.int64) + n
+    if hops and ends[-1] > len(padded):
+        raise ValueError(f"{hops} hops need {ends[-1] - n} samples of audio, got {len(audio)}")
+    out = []
+    for i in range(0, hops, batch):
+        e = ends[i : i + batch]
+        out.append(np.asarray(classify(padded[e[:, None] - n + np.arange(n)[None]]), np.float64))
+        if progress:
+            progress(len(e))
+    return np.concatenate(out) if out else np.zeros((0, cfg.num_classes))
+
+
 def macs_per_step(cfg: KWSConfig) -> dict[str, int]:
     """Multiply-accumulates of one model step (stem + blocks + norm_f), counted from the shapes.
     Elementwise products count 1 MAC each; activations (silu, sigmoid, relu) are counted apart."""

@@ -9,6 +9,9 @@ random pieces, never used in training) with words placed at random times, `--gap
 words of speakers the checkpoint was never trained on) and/or the
 generated test split. One stream per SNR (speech rms over the word's active part vs noise rms);
 `--minutes` is split evenly between them. Everything is drawn from `--seed`: same seed, same streams.
+`--teachers ds_cnn_l,...` adds the pretrained teachers (mamba_kws.teachers) as readouts on the same
+streams: each run every hop on the last second of audio, as `window` runs our model, scored by the same
+policy: what a user would get from the model they would pick instead.
 
 Scoring: a detection of keyword k at time t is a hit when a not-yet-detected event of k has
 speech_start <= t <= speech_end + tolerance; every other detection (wrong word, an unknown word,
@@ -23,6 +26,7 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -39,7 +43,15 @@ from .data.streams import Event, Stream, build_stream
 from .detection import detect_offline, detection_params, smooth, with_threshold
 from .errors import ArgumentParser, DataError, KWSError
 from .paths import describe, have_real_clips
-from .stream import READOUTS, hop_end_sample, live_ms_per_hop, macs_per_hop, stream_features, stream_posteriors
+from .stream import (
+    READOUTS,
+    clip_posteriors_every_hop,
+    hop_end_sample,
+    live_ms_per_hop,
+    macs_per_hop,
+    stream_features,
+    stream_posteriors,
+)
 
 # ------------------------------------------------------------------------------------ scoring
 
@@ -177,6 +189,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--snr", default="5,10,20", help="comma-separated SNRs in dB, one stream each")
     p.add_argument("--clips", default="real", help="word sources: real (v2_test_dev), generated (test split) or both")
     p.add_argument("--readouts", default=",".join(READOUTS), help=f"comma-separated, of {', '.join(READOUTS)}")
+    p.add_argument("--teachers", default="",
+                   help="comma-separated pretrained teachers to score on the same streams as extra readouts (run "
+                        "every hop on the last 1 s of audio, same policy), e.g. ds_cnn_l,mlperf_int8; "
+                        "from --teachers-dir or $KWS_TEACHERS")
+    p.add_argument("--teachers-dir", default=None, help="folder of the teachers' model files")
     p.add_argument("--gap", default="2,5", help="min,max seconds between words (clip edge to clip edge)")
     p.add_argument("--tolerance", type=float, default=1.0, help="seconds after a keyword's end a detection may come")
     p.add_argument("--cache", default=None, help="data cache for the generated set (default <repo>/data)")
@@ -199,8 +216,45 @@ def _floats(text: str, what: str) -> list[float]:
 CLIP_SOURCES = ("real", "generated")
 
 
+def teacher_readouts(text: str, folder: Path | None, labels: tuple[str, ...]) -> list[str]:
+    """The `--teachers` names that can run here: an unknown name or a model with other labels raises
+    KWSError; a teacher whose file is missing is noted and left out (as evaluate.py does)."""
+    from .teachers import NAMES, TEACHER_LABELS, available
+
+    names = list(dict.fromkeys(t for t in text.split(",") if t))
+    bad = [t for t in names if t not in NAMES]
+    if bad:
+        raise KWSError(f"--teachers: unknown {', '.join(bad)} (choose from {', '.join(NAMES)})")
+    if names and set(labels) != set(TEACHER_LABELS):
+        raise KWSError(f"--teachers: the teachers know the 12 Speech Commands classes; this model's labels are "
+                       f"{', '.join(labels)}")
+    missing = [t for t in names if not available(t, folder)]
+    if missing:
+        from .paths import TEACHERS_ENV, teachers_dir
+
+        print(f"note: teachers {', '.join(missing)} not found in {teachers_dir(folder)} (set --teachers-dir or "
+              f"${TEACHERS_ENV}): left out")
+    return [t for t in names if t not in missing]
+
+
+def teacher_classifier(name: str, folder: Path | None, labels: tuple[str, ...]) -> Callable[[np.ndarray], np.ndarray]:
+    """A teacher as a 1 s clip classifier with the model's label order."""
+    from .teachers import load_teacher, to_labels
+
+    teacher = load_teacher(name, folder)
+    return lambda clips: to_labels(teacher(clips), labels)
+
+
+def teacher_macs(name: str, folder: Path | None) -> int:
+    """MACs of one 1 s inference of a teacher (the ensemble: both members)."""
+    from .teachers import ENSEMBLE, describe
+
+    return sum(int(describe(m, folder)["macs"]) for m in (ENSEMBLE if name == "ensemble" else (name,)))
+
+
 def check_args(args: argparse.Namespace) -> tuple[list[float], tuple[float, float], list[str], list[str]]:
-    """The options as values (SNRs, gap, readouts, clip sources); a bad one raises KWSError naming it."""
+    """The options as values (SNRs, gap, readouts, clip sources); a bad one raises KWSError naming it.
+    `--teachers` is checked by `teacher_readouts`."""
     snrs = _floats(args.snr, "--snr")
     gap = _floats(args.gap, "--gap")
     if len(gap) != 2 or not 0 < gap[0] <= gap[1]:
@@ -262,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = Path(args.checkpoint)
     model, cfg, meta = load_checkpoint(ckpt)
     params = detection_params(cfg)
+    tdir = Path(args.teachers_dir) if args.teachers_dir else None
+    teachers = teacher_readouts(args.teachers, tdir, tuple(cfg.labels))
     out = Path(args.out) if args.out else ckpt.parent / "stream"
     out.mkdir(parents=True, exist_ok=True)
 
@@ -285,12 +341,21 @@ def main(argv: list[str] | None = None) -> int:
         with tqdm(total=hops, desc=f"model {ro}", unit="hop", unit_scale=True, disable=args.quiet) as bar:
             posts[ro] = [stream_posteriors(model, cfg, f, ro, progress=bar.update) for f in feats]
         seconds_per_hop[ro] = (time.perf_counter() - t0) / max(hops, 1)
+    for name in teachers:
+        hear = teacher_classifier(name, tdir, tuple(cfg.labels))
+        hops = sum(len(f) // cfg.model.frame_stack for f in feats)
+        t0 = time.perf_counter()
+        with tqdm(total=hops, desc=f"teacher {name}", unit="hop", unit_scale=True, disable=args.quiet) as bar:
+            posts[name] = [clip_posteriors_every_hop(hear, s.audio, cfg, len(f) // cfg.model.frame_stack,
+                                                     progress=bar.update)
+                           for s, f in zip(streams, feats, strict=True)]
+        seconds_per_hop[name] = (time.perf_counter() - t0) / max(hops, 1)
 
     thresholds = np.unique(np.concatenate([np.linspace(0.05, 0.95, 91), 1 - np.logspace(-6, np.log10(0.05), 33),
                                            [params["thresholds"][params["fires"].index(1)]]]))
     curves: dict[str, list[dict]] = {}
     results: dict[str, Any] = {}
-    for ro in tqdm(readouts, desc="DET curves", disable=args.quiet):
+    for ro in tqdm(list(posts), desc="DET curves", disable=args.quiet):
         curves[ro] = det_curve(posts[ro], streams, cfg, params, thresholds, args.tolerance)
         per_snr = {}
         for s, p in zip(streams, posts[ro], strict=True):
@@ -302,18 +367,20 @@ def main(argv: list[str] | None = None) -> int:
         results[ro] = {
             "yaml_policy": yaml_point, "per_snr": per_snr,
             "at_1_fa_per_hour": at1, "at_10_fa_per_hour": at10,
-            "macs_per_hop": macs_per_hop(cfg, ro),
+            "macs_per_hop": macs_per_hop(cfg, ro) if ro in READOUTS else teacher_macs(ro, tdir),
             "host_ms_per_hop_batched": 1000 * seconds_per_hop[ro],
-            "host_ms_per_hop_live": live_ms_per_hop(model, cfg, ro),
+            # teachers: one batched 1 s inference a hop; not timed live
+            "host_ms_per_hop_live": live_ms_per_hop(model, cfg, ro) if ro in READOUTS else None,
+            "kind": "model" if ro in READOUTS else "teacher",
         }
 
     default_thr = params["thresholds"][params["fires"].index(1)]
     title = (f"{cfg.name} ({ckpt}), {args.minutes:g} min, SNR {args.snr} dB, words: {args.clips}, "
              f"seed {args.seed}")
-    plot_det(curves, out / "det.png", title, {ro: default_thr for ro in readouts})
+    plot_det(curves, out / "det.png", title, {ro: default_thr for ro in curves})
     report = {
         "checkpoint": str(ckpt), "config": cfg.name, "detection": params, "seed": args.seed, "snr_db": snrs,
-        "clips": args.clips, "minutes": args.minutes, "tolerance_s": args.tolerance,
+        "clips": args.clips, "minutes": args.minutes, "tolerance_s": args.tolerance, "teachers": teachers,
         "streams": [{"snr_db": s.snr_db, "seconds": len(s.audio) / s.sample_rate, "events": len(s.events),
                      "keywords": sum(e.name not in (SILENCE_LABEL, UNKNOWN_LABEL) for e in s.events)}
                     for s in streams],
@@ -345,6 +412,8 @@ def print_summary(report: dict, out: Path) -> None:
     head = (f"{'readout':<12} {'det@thr' + format(thr, '.2f'):>11} {'FA/h':>7} {'lat med':>8} "
             f"{'det@1FA/h':>10} {'(thr)':>6} {'det@10FA/h':>10} {'MACs/hop':>9} {'ms/hop':>7}")
     note = "ms/hop: host, live hop by hop (batch 1), median; batched throughput in the JSON"
+    if report.get("teachers"):
+        note += "; teachers: pretrained baselines, each run every hop on the last 1 s of audio (front end not in MACs)"
     print("-" * len(head))
     print(head)
     print("-" * len(head))
@@ -355,7 +424,7 @@ def print_summary(report: dict, out: Path) -> None:
         print(f"{ro:<12} {_fmt(y['detection_rate'], '.3f'):>11} {_fmt(y['false_alarms_per_hour'], '.1f'):>7} "
               f"{_fmt(y['latency_median_s'], '.2f'):>8} {_fmt(a and a['detection_rate'], '.3f'):>10} "
               f"{_fmt(a and a['threshold'], '.3f'):>6} {_fmt(b and b['detection_rate'], '.3f'):>10} "
-              f"{r['macs_per_hop']:>9,} {r['host_ms_per_hop_live']:>7.3f}")
+              f"{r['macs_per_hop']:>9,} {_fmt(r['host_ms_per_hop_live'], '.3f'):>7}")
     print("-" * len(head))
     for ro, r in report["results"].items():
         parts = [f"{snr} dB: {_fmt(v['detection_rate'], '.2f')} / {_fmt(v['false_alarms_per_hour'], '.0f')} FA/h"
