@@ -157,16 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                         "$KWS_TEACHERS)")
     p.add_argument("--out", default=None, help="output directory (default: the checkpoint's directory)")
     args = p.parse_args(argv)
-    teachers = [t for t in args.teachers.split(",") if t]
-    if teachers:
-        from .paths import TEACHERS_ENV, teachers_dir
-        from .teachers import available
+    from .teachers import present
 
-        missing = [t for t in teachers if not available(t)]
-        if missing:
-            print(f"note: teachers {', '.join(missing)} not found in {teachers_dir()} (set ${TEACHERS_ENV}): "
-                  "left out of the comparison")
-            teachers = [t for t in teachers if t not in missing]
+    teachers = present([t for t in args.teachers.split(",") if t])
 
     model, cfg, meta = load_checkpoint(args.checkpoint)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent

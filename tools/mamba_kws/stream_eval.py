@@ -52,6 +52,7 @@ from .stream import (
     stream_features,
     stream_posteriors,
 )
+from .teachers import macs as teacher_macs
 
 # ------------------------------------------------------------------------------------ scoring
 
@@ -217,24 +218,14 @@ CLIP_SOURCES = ("real", "generated")
 
 
 def teacher_readouts(text: str, folder: Path | None, labels: tuple[str, ...]) -> list[str]:
-    """The `--teachers` names that can run here: an unknown name or a model with other labels raises
-    KWSError; a teacher whose file is missing is noted and left out (as evaluate.py does)."""
-    from .teachers import NAMES, TEACHER_LABELS, available
+    """The `--teachers` names that can run here (mamba_kws.teachers.present), checked before any work: an
+    unknown name or a model with other labels raises KWSError."""
+    from .teachers import check_labels, present
 
-    names = list(dict.fromkeys(t for t in text.split(",") if t))
-    bad = [t for t in names if t not in NAMES]
-    if bad:
-        raise KWSError(f"--teachers: unknown {', '.join(bad)} (choose from {', '.join(NAMES)})")
-    if names and set(labels) != set(TEACHER_LABELS):
-        raise KWSError(f"--teachers: the teachers know the 12 Speech Commands classes; this model's labels are "
-                       f"{', '.join(labels)}")
-    missing = [t for t in names if not available(t, folder)]
-    if missing:
-        from .paths import TEACHERS_ENV, teachers_dir
-
-        print(f"note: teachers {', '.join(missing)} not found in {teachers_dir(folder)} (set --teachers-dir or "
-              f"${TEACHERS_ENV}): left out")
-    return [t for t in names if t not in missing]
+    names = present(list(dict.fromkeys(t for t in text.split(",") if t)), folder)
+    if names:
+        check_labels(labels)
+    return names
 
 
 def teacher_classifier(name: str, folder: Path | None, labels: tuple[str, ...]) -> Callable[[np.ndarray], np.ndarray]:
@@ -243,13 +234,6 @@ def teacher_classifier(name: str, folder: Path | None, labels: tuple[str, ...]) 
 
     teacher = load_teacher(name, folder)
     return lambda clips: to_labels(teacher(clips), labels)
-
-
-def teacher_macs(name: str, folder: Path | None) -> int:
-    """MACs of one 1 s inference of a teacher (the ensemble: both members)."""
-    from .teachers import ENSEMBLE, describe
-
-    return sum(int(describe(m, folder)["macs"]) for m in (ENSEMBLE if name == "ensemble" else (name,)))
 
 
 def check_args(args: argparse.Namespace) -> tuple[list[float], tuple[float, float], list[str], list[str]]:
@@ -335,20 +319,19 @@ def main(argv: list[str] | None = None) -> int:
             feats.append(stream_features(s.audio, cfg, progress=bar.update))
     posts: dict[str, list[np.ndarray]] = {}
     seconds_per_hop: dict[str, float] = {}
+    stream_hops = [len(f) // cfg.model.frame_stack for f in feats]
+    hops = sum(stream_hops)
     for ro in readouts:
-        hops = sum(len(f) // cfg.model.frame_stack for f in feats)
         t0 = time.perf_counter()
         with tqdm(total=hops, desc=f"model {ro}", unit="hop", unit_scale=True, disable=args.quiet) as bar:
             posts[ro] = [stream_posteriors(model, cfg, f, ro, progress=bar.update) for f in feats]
         seconds_per_hop[ro] = (time.perf_counter() - t0) / max(hops, 1)
     for name in teachers:
         hear = teacher_classifier(name, tdir, tuple(cfg.labels))
-        hops = sum(len(f) // cfg.model.frame_stack for f in feats)
         t0 = time.perf_counter()
         with tqdm(total=hops, desc=f"teacher {name}", unit="hop", unit_scale=True, disable=args.quiet) as bar:
-            posts[name] = [clip_posteriors_every_hop(hear, s.audio, cfg, len(f) // cfg.model.frame_stack,
-                                                     progress=bar.update)
-                           for s, f in zip(streams, feats, strict=True)]
+            posts[name] = [clip_posteriors_every_hop(hear, s.audio, cfg, n, progress=bar.update)
+                           for s, n in zip(streams, stream_hops, strict=True)]
         seconds_per_hop[name] = (time.perf_counter() - t0) / max(hops, 1)
 
     thresholds = np.unique(np.concatenate([np.linspace(0.05, 0.95, 91), 1 - np.logspace(-6, np.log10(0.05), 33),

@@ -149,6 +149,19 @@ def available(name: str, folder: Path | None = None) -> bool:
     return all(teacher_file(m, folder).is_file() for m in members)
 
 
+def present(names: list[str], folder: Path | None = None) -> list[str]:
+    """The teachers of `names` (a `--teachers` option's items) whose model files are here, in order; the missing
+    ones noted in one line and left out. An unknown name raises KWSError."""
+    bad = [t for t in names if t not in NAMES]
+    if bad:
+        raise KWSError(f"--teachers: unknown {', '.join(bad)} (choose from {', '.join(NAMES)})")
+    missing = [t for t in names if not available(t, folder)]
+    if missing:
+        print(f"note: teachers {', '.join(missing)} not found in {teachers_dir(folder)} (set ${TEACHERS_ENV}): "
+              "left out")
+    return [t for t in names if t not in missing]
+
+
 def load_teacher(name: str, folder: Path | None = None) -> Teacher:
     """name in NAMES -> callable(clips) -> (N, 12) probabilities in TEACHER_LABELS order."""
     if name == "ensemble":
@@ -161,10 +174,15 @@ def load_teacher(name: str, folder: Path | None = None) -> Teacher:
     return arm_ds_cnn(path) if path.suffix == ".pb" else mlperf_kws(path)
 
 
-def to_labels(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
-    """Reorder teacher posteriors (TEACHER_LABELS columns) for a model's labels (the same names)."""
+def check_labels(labels: tuple[str, ...]) -> None:
+    """KWSError unless a model's labels are the teachers' 12 classes (in any order)."""
     if set(labels) != set(TEACHER_LABELS):
         raise KWSError(f"the teachers know the 12 Speech Commands classes; the model's labels are {labels}")
+
+
+def to_labels(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+    """Reorder teacher posteriors (TEACHER_LABELS columns) for a model's labels (the same names)."""
+    check_labels(labels)
     return probs[:, [TEACHER_LABELS.index(lab) for lab in labels]]
 
 
@@ -180,6 +198,11 @@ def _macs(kind: str, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> int:
     if kind in ("FULLY_CONNECTED", "MatMul"):
         return n * int(ins[1][1] if kind == "FULLY_CONNECTED" else ins[1][0])
     return 0
+
+
+def macs(name: str, folder: Path | None = None) -> int:
+    """MACs of one 1 s inference (`describe`), the ensemble's being both members'."""
+    return sum(int(describe(m, folder)["macs"]) for m in (ENSEMBLE if name == "ensemble" else (name,)))
 
 
 def describe(name: str, folder: Path | None = None) -> dict:
