@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   gcc libc6-dev                              # host builds of the C kernels (ctypes, sanitizer fuzzing)
-  clang libflatbuffers-dev                   # libFuzzer harnesses (make fuzz), the options parser on the host
+  clang libclang-rt-dev libflatbuffers-dev   # libFuzzer harnesses (make fuzz; the fuzzer and ASan runtimes), the options parser
   gcc-arm-none-eabi libnewlib-arm-none-eabi  # cross-compile the kernels + ELF fixtures for Cortex-M
   qemu-system-arm                            # run them bare-metal (lm3s6965evb = qemu_cortex_m3, mps2-an386 = M4)
   espeak-ng flite sox                        # speech synthesis for the generated data set

@@ -97,7 +97,8 @@ def test_stream_eval_options(argv, msg, ckpts, tmp_path, capsys):
 @pytest.mark.parametrize("argv, msg", [
     (["--time-chunks", "0"], "--time-chunks must be an integer in 1..49"), (["--time-chunks", "-2"], "1..49"),
     (["--time-chunks", "50"], "1..49"), (["--time-chunks", "x"], "invalid int value"),
-    (["--calib", "0"], "--calib"), (["--test", "-1"], "--test"), (["--kinds", "int4"], "unknown kind 'int4'"),
+    (["--calib-clips", "0"], "--calib-clips"), (["--test", "-1"], "--test"),
+    (["--kinds", "int4"], "unknown kind 'int4'"), (["--calib", "v2_test_dev"], "v2_test_dev is the reported real set"),
 ])
 def test_export_options(argv, msg, ckpts, tmp_path, capsys):
     code = cli_main(export_main, ["--checkpoint", str(ckpts / "good.pt"), "--out", str(tmp_path / "e"), *argv])
@@ -199,7 +200,8 @@ def test_gen_data_and_compare_paths_counts(ckpts, tmp_path, capsys):
         assert msg in _one_line(capsys, code)
     assert not (tmp_path / "g").exists()
     for argv, msg in ((["--test", "0"], "--test counts clips"), (["--real-clips", "-2"], "--real-clips"),
-                      (["--calib", "0"], "--calib")):
+                      (["--calib-clips", "0"], "--calib-clips counts clips"),
+                      (["--calib", "v2_test_dev"], "calibrate on mltk, generated or v1_sample")):
         code = cli_main(compare_paths_main, ["--checkpoint", str(ckpts / "good.pt"), *argv])
         assert msg in _one_line(capsys, code)
 

@@ -182,8 +182,8 @@ def test_cli_end_to_end_writes_json_and_reuses_tflite(tmp_path, tiny_cfg, capsys
     _tree(tmp_path / "sc")
     torch.manual_seed(1)
     save_checkpoint(tmp_path / "run" / "best.pt", build_model(tiny_cfg).eval(), tiny_cfg)
-    common = ["--checkpoint", str(tmp_path / "run" / "best.pt"), "--data", str(tmp_path / "sc"), "--calib", "8",
-              "--fused-calib", "fake", "--no-progress"]
+    common = ["--checkpoint", str(tmp_path / "run" / "best.pt"), "--data", str(tmp_path / "sc"), "--calib", "fake",
+              "--calib-clips", "8", "--no-progress"]
     assert main(common + ["--out", str(tmp_path / "a")]) == 0
     table = capsys.readouterr().out
     assert "fused_int8 vs builtin_int8" in table and "top-1 acc" in table
@@ -191,6 +191,7 @@ def test_cli_end_to_end_writes_json_and_reuses_tflite(tmp_path, tiny_cfg, capsys
     assert (tmp_path / "a" / "model_int8.tflite").is_file()
     r = a["sets"]["test"]
     assert r["n"] > 0 and set(r["accuracy"]) == set(PATHS) and a["calibration_clips"] == 8
+    assert a["calibration"] == "fake"
     assert main(common + ["--out", str(tmp_path / "b"), "--tflite", str(tmp_path / "a" / "model_int8.tflite")]) == 0
     b = json.loads((tmp_path / "b" / "compare_paths.json").read_text())
     assert b["sets"] == a["sets"]

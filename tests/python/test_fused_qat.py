@@ -104,3 +104,11 @@ def test_rounding_costs_rows(sim):
     assert rows[0]["mean_abs_logit_error"] > 10 * rows[-1]["mean_abs_logit_error"]
     # leaving the model's input in float changes nothing else: its error stays that of everything else
     assert 0 < rows[1]["mean_abs_logit_error"] <= 2 * rows[0]["mean_abs_logit_error"]
+    # the streaming readout: each clip after another one; a different error, still 0 with everything in float
+    feats = Q.fake_calibration(cfg, 12, seed=4)
+    ctx = Q.fake_calibration(cfg, 12, seed=5)
+    srows = rounding_costs(sim.model, qm, feats, context=ctx)
+    assert srows[-1]["top1_agreement"] == 1.0 and srows[-1]["mean_abs_logit_error"] < 1e-4
+    assert srows[0]["mean_abs_logit_error"] != rows[0]["mean_abs_logit_error"]
+    with pytest.raises(Q.QuantizeError, match="context"):
+        rounding_costs(sim.model, qm, feats, context=ctx[:3])

@@ -122,6 +122,7 @@ def test_qat_fine_tuning_runs_and_records_it(repo_root, tmp_path):
 
     summary = json.loads((tmp_path / "qat" / "summary.json").read_text())
     assert summary["qat"] == "builtin" and summary["init"].endswith("best.pt") and summary["steps"] == 3
+    assert summary["qat_calibration"] == "generated"  # mamba_kws.calibration.DEFAULT, as the export
     stored = read_checkpoint(tmp_path / "qat" / "last.pt")
     assert stored["step"] == 3 and stored["config"]["qat"]["match"] == 1.0
     assert stored["config"]["train"]["lr"] == stored["config"]["qat"]["lr"]  # the qat: schedule was used

@@ -14,9 +14,8 @@ Three runs of the same weights on the same clips:
   readout is the mean over the clip's own 49 steps (pool_window); its reference is
   torch_float_stream, the float model on the same sequence (skip_steps).
 
-Each int8 path is calibrated as its exporter does: the builtin one on --calib training clips of the
-generated set (default 200, tools/export.py), the fused ones on the real feature maps' training split
-(tools/fused_tflite.py --calib auto, 128 clips, the shipped models' calibration; --fused-calib). The
+Both int8 paths are calibrated on the same clips, as their exporters do (mamba_kws.calibration: --calib
+auto, 128 clips of the real feature maps' training split where the data root has them). The
 table gives each path's top-1 accuracy, the pairwise top-1 agreement (fused vs builtin, each vs its
 float reference) and the largest |logit error| against float (int8 logits dequantised). Clips: the
 test split of the checkpoint's own generated data set (never trained on), and optionally a subset of
@@ -32,6 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import CALIB_CLIPS, calibration_features, resolve
+from .calibration import DEFAULT as CALIB_DEFAULT
+from .calibration import HELP as CALIB_HELP
 from .config import KWSConfig
 from .errors import ArgumentParser, KWSError
 
@@ -205,19 +207,17 @@ def real_clips(cfg: KWSConfig, subset: str, checkpoint: Path) -> tuple[str, Any]
     return (f"{subset}_unseen" if dropped else subset), rc
 
 
-def clip_sets(cfg: KWSConfig, source: str | None, n_calib: int, n_test: int | None, real: str | None,
+def clip_sets(cfg: KWSConfig, source: str | None, n_test: int | None, real: str | None,
               n_real: int | None, checkpoint: Path, seed: int = 0,
-              ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]], str]:
-    """Calibration features (training split) and the scored sets {name: (features, targets)}."""
+              ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """The scored sets {name: (features, targets)}: the speech set's test split, and the real clips."""
+    from .calibration import draw
     from .data import clip_features, prepare_data
 
     splits = prepare_data(cfg, source, progress=False)
-    rng = np.random.default_rng(seed)
-    tr = splits.train
-    calib = clip_features(tr.subset(np.sort(rng.choice(len(tr), size=min(n_calib, len(tr)), replace=False))), cfg)
     te = splits.test
     if n_test is not None and n_test < len(te):
-        te = te.subset(np.sort(rng.choice(len(te), size=n_test, replace=False)))
+        te = te.subset(draw(len(te), n_test, seed))
     sets = {"test": (clip_features(te, cfg), te.targets)}
     if real and "/" not in real:
         from .paths import have_real_clips
@@ -226,9 +226,9 @@ def clip_sets(cfg: KWSConfig, source: str | None, n_calib: int, n_test: int | No
     if real:
         name, rc = real_clips(cfg, real, checkpoint)
         if n_real is not None and n_real < len(rc):
-            rc = rc.subset(np.sort(rng.choice(len(rc), size=n_real, replace=False)))
+            rc = rc.subset(draw(len(rc), n_real, seed))
         sets[name] = (clip_features(rc, cfg), rc.targets)
-    return calib, sets, splits.source
+    return sets, splits.source
 
 
 def compare(paths: Paths, sets: dict[str, tuple[np.ndarray, np.ndarray | None]],
@@ -239,8 +239,8 @@ def compare(paths: Paths, sets: dict[str, tuple[np.ndarray, np.ndarray | None]],
 # ----------------------------------------------------------------------------- CLI
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"\n{report['checkpoint']} ({report['config']}): int8 paths calibrated on "
-          f"{report['calibration_clips']} training clips of {report['data']}")
+    print(f"\n{report['checkpoint']} ({report['config']}): both int8 paths calibrated on "
+          f"{report['calibration_clips']} clips of {report['calibration']}; test split of {report['data']}")
     for name, r in report["sets"].items():
         print(f"\n{name}: {r['n']} clips")
         print(f"  {'path':<14} {'top-1 acc':>9} {'max|err| vs float':>18} {'mean|err|':>10}")
@@ -269,16 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=None,
                    help="data source for prepare_data (default: the generated set the checkpoint was trained on, "
                         "else the config's generated set)")
-    p.add_argument("--calib", type=int, default=200, help="training clips to calibrate both int8 paths (default 200)")
+    p.add_argument("--calib", default=CALIB_DEFAULT, help=CALIB_HELP)
+    p.add_argument("--calib-clips", type=int, default=CALIB_CLIPS,
+                   help=f"clips to calibrate both int8 paths on (default {CALIB_CLIPS})")
     p.add_argument("--test", type=int, default=None, help="test clips to score (default: the whole test split)")
     p.add_argument("--real", default=None,
                    help="also score a real-clip subset: v2_test_dev or v1_sample (without the clips of any "
                         "speaker the checkpoint was trained on)")
     p.add_argument("--real-clips", type=int, default=None, help="real clips to score (default: all)")
-    p.add_argument("--fused-calib", default="auto",
-                   help="what the fused paths calibrate on, as tools/fused_tflite.py --calib: auto (the real "
-                        "feature maps where the data root has them, else the generated set), mltk, generated, "
-                        "v1_sample or fake")
     p.add_argument("--paths", default=",".join(INT8_PATHS),
                    help="comma-separated int8 paths to run, of " + ", ".join(INT8_PATHS) + " (the float "
                         "references always run; builtin_int8 is the slow one: about 0.6 s a clip)")
@@ -291,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(paths) - set(INT8_PATHS))
     if unknown or not paths:
         raise CompareError(f"--paths {args.paths!r}: choose from {', '.join(INT8_PATHS)}")
-    if args.calib < 1:
-        raise CompareError("--calib must be >= 1")
+    if args.calib_clips < 1:
+        raise CompareError(f"--calib-clips counts clips: it must be >= 1, got {args.calib_clips}")
     for name, value in (("--test", args.test), ("--real-clips", args.real_clips)):
         if value is not None and value < 1:
             raise CompareError(f"{name} counts clips: it must be >= 1, got {value}")
@@ -305,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "compare_paths"
     out.mkdir(parents=True, exist_ok=True)
     source = data_source(meta, args.data)
-    calib, sets, used = clip_sets(cfg, source, args.calib, args.test, args.real, args.real_clips,
-                                    Path(args.checkpoint))
+    calib = calibration_features(cfg, args.calib, args.calib_clips)
+    sets, used = clip_sets(cfg, source, args.test, args.real, args.real_clips, Path(args.checkpoint))
     chunks = cfg.export.get("time_chunks", 1)
     data = tpath = None
     builtin_io = "int8"
@@ -320,18 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         data = builtin_int8(model, calib, chunks=chunks)
         tpath = out / "model_int8.tflite"
         tpath.write_bytes(data)
-    fused_calib = None
-    if any(p.startswith("fused") for p in paths):
-        from .fused_tflite import CALIB_CLIPS, calibration_features
-
-        fused_calib = calibration_features(cfg, args.fused_calib, CALIB_CLIPS)
+    fused_calib = calib if any(p.startswith("fused") for p in paths) else None
     runs = Paths(model, cfg, data, fused_calib, paths, args.y_bits)
     report: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "config": cfg.name, "data": used, "paths": list(paths),
         "fused_y_bits": runs.qm.blocks[0].ssm.y_bits if runs.qm is not None and runs.qm.blocks else None,
-        "calibration_clips": int(len(calib)), "builtin_int8_tflite": None if tpath is None else str(tpath),
+        "calibration": resolve(args.calib), "calibration_clips": int(len(calib)),
+        "builtin_int8_tflite": None if tpath is None else str(tpath),
         "builtin_io": None if tpath is None else builtin_io,
-        "fused_calibration_clips": None if fused_calib is None else int(len(fused_calib)),
         "fused_int8": "modules/tflm_mamba C core (tm_model_q8_run), host gcc build via ctypes",
         "sets": compare(runs, sets, not args.no_progress),
     }

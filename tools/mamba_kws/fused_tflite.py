@@ -30,6 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import CALIB_CLIPS, calibration_features
+from .calibration import DEFAULT as CALIB_DEFAULT
+from .calibration import HELP as CALIB_HELP
 from .checkpoint import load_checkpoint
 from .config import KWSConfig, ModelConfig, load_config
 from .errors import ArgumentParser, KWSError
@@ -538,44 +541,6 @@ def describe(data: bytes) -> dict:
 # ---------------------------------------------------------------- CLI
 
 
-# How many clips the fused int8 models are calibrated on: the shipped ones (make firmware-models), and every
-# tool that measures or trains them (size_table.py, compare_paths.py, train.py --qat fused) uses the same.
-CALIB_CLIPS = 128
-
-
-def calibration_features(kcfg: KWSConfig, source: str, n: int) -> np.ndarray:
-    """(n, frames, channels) features to calibrate the int8 ranges on."""
-    from .fused.quantize import fake_calibration
-
-    if source == "fake":
-        return fake_calibration(kcfg, n=n)
-    if source == "auto":  # the real feature maps where the data root has them, else the generated set
-        from .paths import mltk_dir
-
-        source = "mltk" if (mltk_dir() / "spectrograms.zip").is_file() else "generated"
-    if source == "generated":
-        from .data import prepare_data
-        from .export.pipeline import calibration_features as generated_calibration
-
-        return generated_calibration(prepare_data(kcfg, None, progress=False).train, kcfg, n)
-    if source == "mltk":  # the real feature maps' training split (what the default model learns from)
-        from .data.feature_sets import TRAIN_SPLIT, load_feature_set
-        from .data.mltk import ensure_mltk_features
-
-        fs = load_feature_set(ensure_mltk_features(progress=False), tuple(kcfg.labels), kcfg.features.frames,
-                              kcfg.features.channels, split=TRAIN_SPLIT)
-        idx = np.sort(np.random.default_rng(0).permutation(len(fs))[:n])
-        return fs.feats[idx].astype(np.float32)
-    from .data.dataset import clip_features
-    from .data.speech_commands import load_real_clips
-
-    if source == "v2_test_dev":
-        raise FusedExportError("v2_test_dev is the reported real set: calibrate on mltk or v1_sample")
-    clips = load_real_clips(source, kcfg)
-    idx = np.random.default_rng(0).permutation(len(clips))[:n]
-    return clip_features(clips.subset(idx), kcfg)
-
-
 def export(
     checkpoint: Path | None,
     config: str | None,
@@ -635,10 +600,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--calib",
-        default="auto",
-        help="int8 calibration: 'mltk' (the real feature maps' training split), 'generated' (the generated "
-        "set's training clips), 'auto' (mltk where the data root has it, else generated), a real-clip subset "
-        "of <data root>/speech_commands (v1_sample) or 'fake' (synthetic features; tests only)",
+        default=CALIB_DEFAULT,
+        help=CALIB_HELP,
     )
     ap.add_argument("--calib-clips", type=int, default=CALIB_CLIPS,
                     help=f"clips for calibration (default {CALIB_CLIPS})")

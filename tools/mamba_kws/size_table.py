@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import CALIB_CLIPS
 from .errors import ArgumentParser, KWSError
-from .fused_tflite import CALIB_CLIPS
 
 BUDGET_SHARE = 0.10  # one step <= 10 % of a 20 ms hop
 
@@ -32,13 +32,14 @@ def measure(run: Path, targets: list[str], calib_clips: int, progress: bool,
             y_bits: int | None = None) -> dict[str, Any]:
     from tqdm import tqdm
 
+    from .calibration import calibration_features
     from .checkpoint import load_checkpoint, read_checkpoint
     from .data import clip_features, load_real_clips
     from .data.sources import filter_trained_speakers
     from .fused import cbind, cgen, qemu
     from .fused import quantize as Q
     from .fused.bench import run_target
-    from .fused_tflite import build_int8, calibration_features
+    from .fused_tflite import build_int8
     from .model import count_parameters
 
     ckpt = run / "best.pt"
@@ -46,7 +47,7 @@ def measure(run: Path, targets: list[str], calib_clips: int, progress: bool,
     summary_path = run / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     fm = Q.float_weights(model)
-    qm = Q.quantize_model(fm, calibration_features(cfg, "auto", calib_clips), rmsnorm=True, y_bits=y_bits)
+    qm = Q.quantize_model(fm, calibration_features(cfg, n=calib_clips), rmsnorm=True, y_bits=y_bits)
     flash = len(build_int8(fm, qm, cfg, streaming=True))
     from .paths import have_real_clips
 

@@ -36,7 +36,6 @@ from .model import build_model, count_parameters
 
 # --qat: the int8 simulation's ranges come from the export's calibration clips (tools/export.py --calib
 # default), recomputed on the current weights every QAT_RECALIBRATE_STEPS steps.
-QAT_CALIB_CLIPS = 200
 QAT_RECALIBRATE_STEPS = 20
 QAT_TARGETS = ("builtin", "fused")
 
@@ -250,7 +249,7 @@ def load_data(run: Run):  # noqa: ANN201 - mamba_kws.data.sources.TrainingData
     return data
 
 
-def build_model_and_optimizer(run: Run, data) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer, object]:  # noqa: ANN001
+def build_model_and_optimizer(run: Run) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer, object]:
     """Step 3: the model (from --init if given), its DDP wrapper, AdamW, and the int8 simulation (--qat)."""
     from .checkpoint import load_checkpoint
 
@@ -260,25 +259,23 @@ def build_model_and_optimizer(run: Run, data) -> tuple[torch.nn.Module, torch.nn
         init_model, _, _ = load_checkpoint(args.init, cfg)
         model.load_state_dict(init_model.state_dict())
     sim = None
+    if args.qat:  # both simulations calibrate on the clips their export calibrates on (mamba_kws.calibration)
+        from .calibration import calibration_features
+
+        calib = calibration_features(cfg)
     if args.qat == "fused":
         from .fused.qat import FusedInt8Sim
         from .fused.quantize import QuantizeError
-        from .fused_tflite import CALIB_CLIPS
-        from .fused_tflite import calibration_features as fused_calibration
 
         try:
             fsim = FusedInt8Sim(model)
         except QuantizeError as exc:
             raise KWSError(str(exc)) from None
-        sim = (fsim, fused_calibration(cfg, "auto", CALIB_CLIPS))  # the fused export's own calibration
+        sim = (fsim, calib)
     elif args.qat:
         from .equalize import equalize_model
-        from .export.pipeline import calibration_features
         from .qat import Int8Sim
 
-        if data.speech_train is None:
-            raise KWSError("--qat calibrates on the speech set's clips: add a source of kind generated")
-        calib = calibration_features(data.speech_train, cfg, QAT_CALIB_CLIPS)
         if cfg.qat.equalize > 0:
             equalize_model(model, calib, cfg.qat.equalize)
         sim = (Int8Sim(model), calib)
@@ -442,6 +439,8 @@ def train_loop(run: Run, data, model: torch.nn.Module, ddp: torch.nn.Module, opt
 def report(run: Run, data, history: list[dict], step: int, best_acc: float, seconds: float,
            n_params: int) -> dict:  # noqa: ANN001
     """Step 5: the best checkpoint on the generated test split and the real clips; summary.json."""
+    from .calibration import DEFAULT as CALIB_DEFAULT
+    from .calibration import resolve as resolve_calibration
     from .data.sources import filter_trained_speakers
 
     cfg = run.cfg
@@ -457,6 +456,7 @@ def report(run: Run, data, history: list[dict], step: int, best_acc: float, seco
         "train_seconds": round(seconds, 1), "best_val_acc": best_acc, "selected_on": data.val_name,
         "sources": data.summary.get("sources", []), "notes": data.summary.get("notes", []),
         "train_clips": int(sum(len(s) for s in data.sets)), "init": run.args.init, "qat": run.args.qat or False,
+        "qat_calibration": resolve_calibration(CALIB_DEFAULT) if run.args.qat else None,
         "distill": cfg.train.distill.teacher, "distill_features": cfg.train.distill.features_teacher,
         "report_clips_dropped": dropped,
         **{f"{k}_acc": v["accuracy"] for k, v in reports.items()},
@@ -470,7 +470,7 @@ def report(run: Run, data, history: list[dict], step: int, best_acc: float, seco
 def train(args: argparse.Namespace) -> dict:
     run = setup(args)
     data = load_data(run)
-    model, ddp, opt, sim = build_model_and_optimizer(run, data)
+    model, ddp, opt, sim = build_model_and_optimizer(run)
     history, step, best_acc, seconds = train_loop(run, data, model, ddp, opt, sim)
     if run.world > 1:
         dist.barrier()

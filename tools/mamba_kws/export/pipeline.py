@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..calibration import CALIB_CLIPS, calibration_features, resolve
+from ..calibration import DEFAULT as CALIB_DEFAULT
+from ..calibration import HELP as CALIB_HELP
 from ..config import KWSConfig, load_config
 from ..errors import ArgumentParser
 from . import ExportError
@@ -63,28 +66,16 @@ def load_model_and_config(checkpoint: str | Path, config: str | Path | None) -> 
     return model, stored
 
 
-def calibration_features(train: Any, cfg: KWSConfig, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    """The int8 calibration set: n clips of the (generated) training split, drawn with seed 0 unless
-    `rng` is given. tools/train.py --qat calibrates its int8 simulation on the same clips."""
-    from ..data import clip_features
-
-    rng = rng if rng is not None else np.random.default_rng(0)
-    idx = rng.choice(len(train), size=min(n, len(train)), replace=False)
-    return clip_features(train.subset(np.sort(idx)), cfg)
-
-
-def features_for(cfg: KWSConfig, source: str | None, n_calib: int, n_test: int | None,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(calibration features from the training split, test features, test targets)."""
+def test_features(cfg: KWSConfig, source: str | None, n_test: int | None,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(features, targets) of the speech set's test split (all of it, or n_test clips drawn with `seed`)."""
+    from ..calibration import draw
     from ..data import clip_features, prepare_data
 
-    splits = prepare_data(cfg, source, progress=False)
-    rng = np.random.default_rng(seed)
-    calib = calibration_features(splits.train, cfg, n_calib, rng)
-    te = splits.test
+    te = prepare_data(cfg, source, progress=False).test
     if n_test is not None and n_test < len(te):
-        te = te.subset(np.sort(rng.choice(len(te), size=n_test, replace=False)))
-    return calib, clip_features(te, cfg), te.targets
+        te = te.subset(draw(len(te), n_test, seed))
+    return clip_features(te, cfg), te.targets
 
 
 def tflm_logits(data: bytes, feats: np.ndarray, arena: int | None = None) -> np.ndarray:
@@ -129,7 +120,8 @@ def int8_ranges(model: Any, calib: np.ndarray, policy: str) -> tuple[dict[str, t
 
 def export(model: Any, cfg: KWSConfig, out_dir: Path, calib: np.ndarray, test: np.ndarray,
            targets: np.ndarray | None = None, kinds: tuple[str, ...] = KINDS, symbol: str = "model_int8",
-           progress: bool = True, chunks: int = 1, ranges: str = "sim-mse") -> dict[str, Any]:
+           progress: bool = True, chunks: int = 1, ranges: str = "sim-mse",
+           calibration: str | None = None) -> dict[str, Any]:
     import torch
     from tqdm import tqdm
 
@@ -148,7 +140,8 @@ def export(model: Any, cfg: KWSConfig, out_dir: Path, calib: np.ndarray, test: n
         ref = model(torch.from_numpy(test)).numpy()
     report: dict[str, Any] = {
         "config": cfg.name, "steps": cfg.steps, "time_chunks": chunks, "model": cfg.to_dict()["model"],
-        "calibration_clips": int(len(calib)), "test_clips": int(len(test)), "int8_ranges": ranges_used,
+        "calibration": calibration, "calibration_clips": int(len(calib)), "test_clips": int(len(test)),
+        "int8_ranges": ranges_used,
         "torch_accuracy": float(np.mean(ref.argmax(1) == targets)) if targets is not None else None,
         "tf_float_vs_torch": agreement(ref, tf_logits(concrete, test)),
         "models": {},
@@ -207,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None, help="model YAML; must match the checkpoint (default: the stored one)")
     p.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/export)")
     p.add_argument("--data", default=None, help="data source for prepare_data (default: the generated set)")
-    p.add_argument("--calib", type=int, default=200, help="training clips for int8 calibration (default 200)")
+    p.add_argument("--calib", default=CALIB_DEFAULT, help=CALIB_HELP)
+    p.add_argument("--calib-clips", type=int, default=CALIB_CLIPS,
+                   help=f"clips for int8 calibration (default {CALIB_CLIPS})")
     p.add_argument("--test", type=int, default=None, help="test clips to check (default: the whole test split)")
     p.add_argument("--kinds", default=",".join(KINDS), help=f"comma list of {', '.join(KINDS)}")
     p.add_argument("--ranges", default="sim-mse", choices=RANGES,
@@ -224,15 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     for k in kinds:
         if k not in KINDS:
             raise ExportError(f"unknown kind {k!r} in --kinds; choose from {', '.join(KINDS)}")
-    if args.calib < 1 or (args.test is not None and args.test < 1):
-        raise ExportError(f"--calib and --test count clips: they must be >= 1, got {args.calib}, {args.test}")
+    if args.calib_clips < 1 or (args.test is not None and args.test < 1):
+        raise ExportError(f"--calib-clips and --test count clips: they must be >= 1, got {args.calib_clips}, "
+                          f"{args.test}")
     model, cfg = load_model_and_config(args.checkpoint, args.config)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "export"
     chunks = args.time_chunks if args.time_chunks is not None else cfg.export.get("time_chunks", 1)
     if isinstance(chunks, bool) or not isinstance(chunks, int) or not 1 <= chunks <= cfg.steps:
         where = "--time-chunks" if args.time_chunks is not None else "export.time_chunks of the config"
         raise ExportError(f"{where} must be an integer in 1..{cfg.steps} (the model's steps), got {chunks!r}")
-    calib, test, targets = features_for(cfg, args.data, args.calib, args.test)
-    report = export(model, cfg, out, calib, test, targets, kinds, args.symbol, chunks=chunks, ranges=args.ranges)
+    calib = calibration_features(cfg, args.calib, args.calib_clips)
+    test, targets = test_features(cfg, args.data, args.test)
+    report = export(model, cfg, out, calib, test, targets, kinds, args.symbol, chunks=chunks, ranges=args.ranges,
+                    calibration=resolve(args.calib))
     print_summary(report, out)
     return 0

@@ -198,18 +198,27 @@ def agreement(sim: FusedInt8Sim, feats: np.ndarray, lib=None, batch: int = 256) 
 
 
 def rounding_costs(model: MambaKWS, qm: QModel, feats: np.ndarray,
-                   groups: tuple[tuple[str, ...], ...] = (), batch: int = 256) -> list[dict]:
+                   groups: tuple[tuple[str, ...], ...] = (), batch: int = 256,
+                   context: np.ndarray | None = None) -> list[dict]:
     """What each int8 rounding of the fused kernels costs: the simulation's top-1 agreement with float and
     mean |logit error| with everything int8, then with each point (and each group in `groups`) left in
     float, then with all of them in float (agreement 1 by construction). `qm`: the model's calibrated int8
-    form (FusedInt8Sim.calibrate); its scales do not depend on which points stay in float."""
+    form (FusedInt8Sim.calibrate); its scales do not depend on which points stay in float. `context`
+    (n, frames, channels): the clips heard just before each of `feats`, as the streaming readout hears them
+    (their steps set the state and are left out of the mean, in float and int8 alike)."""
     model.eval()
-    ref = _batched(model, feats, batch)
+    skip = 0
+    if context is not None:
+        if context.shape != feats.shape:
+            raise QuantizeError(f"context {context.shape} must match the clips {feats.shape}")
+        skip = model.cfg.steps
+        feats = np.concatenate([context, feats], axis=1)
+    ref = _batched(lambda t: model(t, skip_steps=skip), feats, batch)
     rows = []
     for points in ((), *((p,) for p in POINTS), *groups, POINTS):
         sim = FusedInt8Sim(model, points)
         sim.qm = qm
-        out = _batched(sim, feats, batch)
+        out = _batched(lambda t, s=sim: s(t, skip_steps=skip), feats, batch)
         rows.append({"float_points": list(points),
                      "top1_agreement": float((out.argmax(1) == ref.argmax(1)).float().mean()),
                      "mean_abs_logit_error": float((out - ref).abs().mean())})
