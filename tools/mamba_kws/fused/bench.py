@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..calibration import DEFAULT, calibration_features, resolve
 from ..config import REPO_ROOT, load_config
 from ..errors import ArgumentParser, KWSError
 from ..paths import speech_commands_dir
@@ -84,8 +85,8 @@ def _clip_features(paths: list[Path], cfg) -> np.ndarray:
 def real_clip_accuracy(model, cfg, n_clips: int, y_bits: int | None = None) -> dict | None:
     """Top-1 accuracy of PyTorch, the C float32 kernel and the C int8 kernel on real clips.
 
-    int8 is calibrated on v1_sample (the training supplement), scored on v2_test_dev (every
-    k-th clip so that all labels appear): no clip is used for both.
+    int8 is calibrated as every int8 tool calibrates (mamba_kws.calibration), scored on v2_test_dev
+    (every k-th clip so that all labels appear), which is never calibrated on.
     """
     import csv
 
@@ -97,11 +98,11 @@ def real_clip_accuracy(model, cfg, n_clips: int, y_bits: int | None = None) -> d
     if not manifest.is_file() or n_clips <= 0:
         return None
     rows = list(csv.DictReader(manifest.open()))
-    calib = [speech_commands_dir() / r["path"] for r in rows if r["path"].startswith("v1_sample/")]
     test = [r for r in rows if r["path"].startswith("v2_test_dev/") and r["label"] in cfg.labels]
     test = test[:: max(1, len(test) // n_clips)][:n_clips]
     fm = Q.float_weights(model)
-    qm = Q.quantize_model(fm, _clip_features(calib, cfg), rmsnorm=True, y_bits=y_bits)
+    calib = calibration_features(cfg)
+    qm = Q.quantize_model(fm, calib, rmsnorm=True, y_bits=y_bits)
     lib = cbind.load()
     feats = _clip_features([speech_commands_dir() / r["path"] for r in test], cfg)
     labels = np.array([cfg.labels.index(r["label"]) for r in test])
@@ -114,7 +115,7 @@ def real_clip_accuracy(model, cfg, n_clips: int, y_bits: int | None = None) -> d
     f_pred, q_pred = np.array(f_pred), np.array(q_pred)
     return {
         "clips": len(test),
-        "calibration_clips": len(calib),
+        "calibration": resolve(DEFAULT), "calibration_clips": len(calib),
         "acc_torch": float((torch_pred == labels).mean()),
         "acc_c_f32": float((f_pred == labels).mean()),
         "acc_c_int8": float((q_pred == labels).mean()),
@@ -124,19 +125,22 @@ def real_clip_accuracy(model, cfg, n_clips: int, y_bits: int | None = None) -> d
 
 
 def _bench_data(cfg, real: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
-    """Calibration features and the one input the targets run: real clips when the shared data
-    set is there and `real` (calibration v1_sample, input the first v2_test_dev 'yes'), else
-    feature-like noise (an untrained model of 3+ layers can diverge on real clips)."""
+    """Calibration features and the one input the targets run: for a trained model (`real`), the
+    calibration every int8 tool uses (mamba_kws.calibration) and, where the data root has them, the
+    first v2_test_dev 'yes' as input; else feature-like noise for both (an untrained model of 3+ layers
+    can diverge on real clips)."""
     import csv
 
+    if not real:
+        return Q.fake_calibration(cfg, 16), Q.fake_calibration(cfg, 1, seed=7)[0], "input: feature-like noise"
+    calib = calibration_features(cfg)
     manifest = speech_commands_dir() / "manifest.csv"
-    if real and manifest.is_file():
+    if manifest.is_file():
         rows = list(csv.DictReader(manifest.open()))
-        calib = [speech_commands_dir() / r["path"] for r in rows if r["path"].startswith("v1_sample/")]
         clip = next((speech_commands_dir() / r["path"] for r in rows if r["path"].startswith("v2_test_dev/yes/")), None)
-        if calib and clip is not None:
-            return _clip_features(calib, cfg), _clip_features([clip], cfg)[0], f"input {clip.name} (real 'yes')"
-    return Q.fake_calibration(cfg, 16), Q.fake_calibration(cfg, 1, seed=7)[0], "input: feature-like noise"
+        if clip is not None:
+            return calib, _clip_features([clip], cfg)[0], f"input {clip.name} (real 'yes')"
+    return calib, calib[0], "input: the first calibration clip"
 
 
 KERNELS = {"optimized": (), "reference": ("TFLM_MAMBA_REFERENCE",)}
@@ -399,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(
             f"real clips (host build of the same C): {acc['clips']} v2_test_dev clips, int8 calibrated on "
-            f"{acc['calibration_clips']} v1_sample clips"
+            f"{acc['calibration_clips']} {acc['calibration']} clips"
         )
         print(
             f"  top-1 accuracy  PyTorch {acc['acc_torch']:.1%}   C float32 {acc['acc_c_f32']:.1%}   "
