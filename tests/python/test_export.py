@@ -197,3 +197,39 @@ def test_export_writes_models_report_and_sources(tiny, tiny_cfg, tmp_path):
     assert saved["models"]["float32"]["vs_torch_in_tflm"]["top1_agreement"] == 1.0
     assert saved["int8_ranges"] == "sim-mse"  # the int8 simulation's ranges, as FakeQuant ops
     assert report["tf_float_vs_torch"]["max_abs_logit_error"] < 1e-3
+
+
+def test_int16x8_time_chunks_share_the_clips_scale(tiny, tiny_cfg):
+    """In a time-chunked int16x8 graph the converter calibrates each chunk's copy of a tensor on its own;
+    postprocess gives all copies one scale (the largest) and requantises the biases behind them, so that a
+    value one chunk never saw in calibration does not saturate there."""
+    import collections
+
+    from mamba_kws.export.convert import convert
+    from mamba_kws.export.flatbuf import _io, _name, load_model, op_name, unify_chunk_scales
+    from mamba_kws.export.tfgraph import build_tf_function
+
+    def copies(m):
+        sg, groups = m.subgraphs[0], collections.defaultdict(set)
+        for t in sg.tensors:
+            key = re.sub(r"/c\d+/", "/", _name(t))
+            if key != _name(t) and t.type == 7 and t.quantization is not None and t.quantization.scale is not None:
+                if len(t.quantization.scale) == 1 and not len(m.buffers[t.buffer].data or []):
+                    groups[key].add(float(t.quantization.scale[0]))
+        return groups
+
+    raw = convert(build_tf_function(tiny["model"], steps=STEPS, chunks=4), "int16x8", tiny["calib"])
+    m = load_model(raw)
+    assert any(len(s) > 1 for s in copies(m).values())  # what the converter does on its own
+    changed, biases = unify_chunk_scales(m)
+    assert changed > 0 and biases > 0
+    assert all(len(s) == 1 for s in copies(m).values())
+    sg = m.subgraphs[0]
+    for op in sg.operators:  # every bias: input scale x weight scale, as the kernels assume
+        ins = _io(op.inputs)
+        if op_name(m, op) == "FULLY_CONNECTED" and len(ins) > 2 and ins[2] >= 0:
+            x, w, b = (sg.tensors[i].quantization.scale for i in ins[:3])
+            assert np.allclose(np.asarray(b, np.float64), float(x[0]) * np.asarray(w, np.float64), rtol=1e-6)
+    # one graph has no copies: nothing to do; int8 carries its shared ranges as FakeQuant ops
+    assert unify_chunk_scales(load_model(convert(tiny["concrete"], "int16x8", tiny["calib"]))) == (0, 0)
+    assert unify_chunk_scales(load_model(tiny["raw_int8"])) == (0, 0)

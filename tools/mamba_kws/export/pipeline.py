@@ -23,13 +23,25 @@ from ..config import KWSConfig, load_config
 from ..errors import ArgumentParser
 from . import ExportError
 from .convert import KINDS, convert, tf_logits
-from .flatbuf import live_tensors, load_model, op_counts, reorder_for_memory, serialize, shorten_names, tensor_info
+from .flatbuf import (
+    live_tensors,
+    load_model,
+    op_counts,
+    reorder_for_memory,
+    serialize,
+    shorten_names,
+    tensor_info,
+    unify_chunk_scales,
+)
 from .tflm import TFLMModel, allocation_report, dequantize, min_arena, quantize
 
 
 def postprocess(data: bytes) -> bytes:
-    """Short tensor names and a memory-friendly op order (same computation, bit for bit)."""
+    """One int16 scale for all time chunks' copies of a tensor (flatbuf.unify_chunk_scales; int16x8
+    graphs in time chunks only), then short tensor names and a memory-friendly op order (these two
+    leave the computation as it is, bit for bit)."""
     model = load_model(data)
+    unify_chunk_scales(model)
     shorten_names(model)
     reorder_for_memory(model)
     return serialize(model)
