@@ -110,3 +110,26 @@ def test_time_chunked_graph_splits_along_time_carrying_only_the_state(tiny_cfg, 
     runner = SplitRunner(*load_split(tmp_path))
     x = np.random.default_rng(4).integers(-128, 128, whole.inputs[0]["shape"]).astype(np.int8)
     assert np.array_equal(whole.run(x)[0], runner.run(x))
+
+
+def test_int16x8_time_chunks_split_bit_exact(tiny_cfg, tmp_path):
+    """The int16x8 graph in time chunks (one scale per tensor for all chunks, export.postprocess) splits
+    into partitions that carry int16 tensors and, run in order, are bit-exact with the whole."""
+    from mamba_kws.export.convert import convert
+    from mamba_kws.export.pipeline import postprocess
+    from mamba_kws.export.split import SplitRunner, load_split, split_model
+    from mamba_kws.export.tfgraph import build_tf_function
+    from mamba_kws.export.tflm import TFLMModel
+    from mamba_kws.model import build_model
+
+    torch.manual_seed(1)
+    model = build_model(tiny_cfg).eval()
+    rep = np.random.default_rng(0).uniform(0, 26, (12, 98, 40)).astype(np.float32)
+    data = postprocess(convert(build_tf_function(model, steps=20, chunks=2), "int16x8", rep[:, :40]))
+    manifest = split_model(data, 2, tmp_path, progress=False)
+    assert {t["dtype"] for p in manifest["partitions"] for t in p["inputs"] + p["outputs"]} == {"int16"}
+    whole, runner = TFLMModel(data), SplitRunner(*load_split(tmp_path))
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        x = rng.integers(-32768, 32768, whole.inputs[0]["shape"]).astype(np.int16)
+        assert np.array_equal(whole.run(x)[0], runner.run(x))
