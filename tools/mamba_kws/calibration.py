@@ -20,14 +20,11 @@ Each draw is seeded (seed 0): the same source and count give the same clips in e
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from .config import KWSConfig
 from .errors import KWSError
 
-SOURCES = ("generated", "mltk", "auto", "fake")
 DEFAULT = "generated"
 REPORTED = "v2_test_dev"  # never a calibration set: it is what every accuracy is reported on
 CALIB_CLIPS = 128  # clips by default: the shipped models of both paths, and every tool that measures them
@@ -55,13 +52,6 @@ def draw(n_total: int, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(n_total)[:n])
 
 
-def generated_features(train: Any, cfg: KWSConfig, n: int, seed: int = 0) -> np.ndarray:
-    """n clips of a prepared training split (mamba_kws.data.Clips) as features (n, frames, channels)."""
-    from .data import clip_features
-
-    return clip_features(train.subset(draw(len(train), n, seed)), cfg)
-
-
 def calibration_features(cfg: KWSConfig, source: str = DEFAULT, n: int = CALIB_CLIPS, seed: int = 0) -> np.ndarray:
     """(n, frames, channels) float features of `source` (see the module docstring) to calibrate on."""
     from .fused.quantize import fake_calibration
@@ -69,10 +59,13 @@ def calibration_features(cfg: KWSConfig, source: str = DEFAULT, n: int = CALIB_C
     source = resolve(source)
     if source == "fake":
         return fake_calibration(cfg, n=n)
+    from .data import clip_features
+
     if source == "generated":
         from .data import prepare_data
 
-        return generated_features(prepare_data(cfg, None, progress=False).train, cfg, n, seed)
+        train = prepare_data(cfg, None, progress=False).train
+        return clip_features(train.subset(draw(len(train), n, seed)), cfg)
     if source == "mltk":
         from .data.feature_sets import TRAIN_SPLIT, load_feature_set
         from .data.mltk import ensure_mltk_features
@@ -80,7 +73,6 @@ def calibration_features(cfg: KWSConfig, source: str = DEFAULT, n: int = CALIB_C
         fs = load_feature_set(ensure_mltk_features(progress=False), tuple(cfg.labels), cfg.features.frames,
                               cfg.features.channels, split=TRAIN_SPLIT)
         return np.asarray(fs.feats[draw(len(fs), n, seed)], np.float32)
-    from .data.dataset import clip_features
     from .data.speech_commands import load_real_clips
 
     clips = load_real_clips(source, cfg)

@@ -15,7 +15,7 @@ Three runs of the same weights on the same clips:
   torch_float_stream, the float model on the same sequence (skip_steps).
 
 Both int8 paths are calibrated on the same clips, as their exporters do (mamba_kws.calibration: --calib
-auto, 128 clips of the real feature maps' training split where the data root has them). The
+generated, 128 clips of the generated set's training split, by default). The
 table gives each path's top-1 accuracy, the pairwise top-1 agreement (fused vs builtin, each vs its
 float reference) and the largest |logit error| against float (int8 logits dequantised). Clips: the
 test split of the checkpoint's own generated data set (never trained on), and optionally a subset of
@@ -212,13 +212,11 @@ def clip_sets(cfg: KWSConfig, source: str | None, n_test: int | None, real: str 
               ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
     """The scored sets {name: (features, targets)}: the speech set's test split, and the real clips."""
     from .calibration import draw
-    from .data import clip_features, prepare_data
+    from .data import clip_features
+    from .export.pipeline import test_features
 
-    splits = prepare_data(cfg, source, progress=False)
-    te = splits.test
-    if n_test is not None and n_test < len(te):
-        te = te.subset(draw(len(te), n_test, seed))
-    sets = {"test": (clip_features(te, cfg), te.targets)}
+    feats, targets, used = test_features(cfg, source, n_test, seed)
+    sets = {"test": (feats, targets)}
     if real and "/" not in real:
         from .paths import have_real_clips
 
@@ -228,7 +226,7 @@ def clip_sets(cfg: KWSConfig, source: str | None, n_test: int | None, real: str 
         if n_real is not None and n_real < len(rc):
             rc = rc.subset(draw(len(rc), n_real, seed))
         sets[name] = (clip_features(rc, cfg), rc.targets)
-    return sets, splits.source
+    return sets, used
 
 
 def compare(paths: Paths, sets: dict[str, tuple[np.ndarray, np.ndarray | None]],

@@ -79,15 +79,17 @@ def load_model_and_config(checkpoint: str | Path, config: str | Path | None) -> 
 
 
 def test_features(cfg: KWSConfig, source: str | None, n_test: int | None,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(features, targets) of the speech set's test split (all of it, or n_test clips drawn with `seed`)."""
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """(features, targets, the set's source) of the speech set's test split (all of it, or n_test clips
+    drawn with `seed`)."""
     from ..calibration import draw
     from ..data import clip_features, prepare_data
 
-    te = prepare_data(cfg, source, progress=False).test
+    splits = prepare_data(cfg, source, progress=False)
+    te = splits.test
     if n_test is not None and n_test < len(te):
         te = te.subset(draw(len(te), n_test, seed))
-    return clip_features(te, cfg), te.targets
+    return clip_features(te, cfg), te.targets, splits.source
 
 
 def tflm_logits(data: bytes, feats: np.ndarray, arena: int | None = None) -> np.ndarray:
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         where = "--time-chunks" if args.time_chunks is not None else "export.time_chunks of the config"
         raise ExportError(f"{where} must be an integer in 1..{cfg.steps} (the model's steps), got {chunks!r}")
     calib = calibration_features(cfg, args.calib, args.calib_clips)
-    test, targets = test_features(cfg, args.data, args.test)
+    test, targets, _ = test_features(cfg, args.data, args.test)
     report = export(model, cfg, out, calib, test, targets, kinds, args.symbol, chunks=chunks, ranges=args.ranges,
                     calibration=resolve(args.calib))
     print_summary(report, out)
