@@ -113,6 +113,29 @@ def test_agreement_is_that_of_the_paths_logits(run):
     assert not np.allclose(logits["torch_float_stream"], logits["torch_float"], atol=1e-3)
 
 
+def test_stream_path_is_the_firmware_image(run, tiny_cfg, tmp_path):
+    """fused_int8_stream is what the firmware computes: the streaming .tflite of the same quantisation run
+    hop by hop by firmware.ImageModel (app/src/inference.cc on the host) gives the same posteriors after a
+    clip heard right after another one."""
+    from mamba_kws.firmware import ImageModel
+    from mamba_kws.fused.quantize import float_weights
+    from mamba_kws.fused_tflite import build_int8
+    from mamba_kws.stream import softmax
+
+    paths, cfg = run["paths"], tiny_cfg
+    path = tmp_path / "stream.tflite"
+    path.write_bytes(build_int8(float_weights(paths.model), paths.qm, cfg, streaming=True))
+    image = ImageModel(cfg, path, "stream")
+    k, frames = cfg.model.frame_stack, cfg.features.frames
+    rng = np.random.default_rng(5)
+    ch = cfg.features.channels
+    seq = np.clip(rng.uniform(2, 14, (1, ch)) + rng.normal(0, 2, (2 * frames, ch)), 0, FEATURE_MAX).astype(np.float32)
+    for i in range(0, len(seq) // k * k, k):
+        p = image.hop(seq[i:i + k])
+    got = softmax(paths._stream(seq, cfg.steps).astype(np.float64))
+    assert np.allclose(got, p, atol=1e-6), (got, p)
+
+
 def test_check_tflite_refuses_a_model_of_another_length(run, tiny_cfg):
     check_tflite(run["data"], tiny_cfg, STEPS * tiny_cfg.model.frame_stack, "ok.tflite")
     with pytest.raises(CompareError, match="input shape"):
@@ -211,3 +234,19 @@ def test_context_order_is_a_fixed_shuffle():
     assert (before == context_order(50)).all()
     # sets are stored word by word: the clip just before in the set's own order must rarely be the context
     assert (before == np.arange(50) - 1).sum() <= 2
+
+
+def test_stream_path_refuses_an_rmsnorm_model():
+    """The firmware has no int8 streaming image of an rmsnorm model: one clear error, not another readout."""
+    from mamba_kws.compare_paths import Paths
+    from mamba_kws.config import load_config
+    from mamba_kws.fused.quantize import fake_calibration
+    from mamba_kws.model import build_model
+
+    cfg = load_config("kws_mamba_ref")
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    calib = fake_calibration(cfg, n=2)
+    Paths(model, cfg, None, calib, ("fused_int8",))  # the C core runs it
+    with pytest.raises(CompareError, match="rmsnorm has no int8 streaming"):
+        Paths(model, cfg, None, calib, ("fused_int8", "fused_int8_stream"))

@@ -9,10 +9,14 @@ Three runs of the same weights on the same clips:
   int8 input/output, run in the PyPI TFLM interpreter (TFLM's reference kernels);
 - fused_int8: the fused C core (modules/tflm_mamba, `tm_model_q8_run`) built for the host with
   gcc and run through ctypes (mamba_kws.fused.cbind), quantised by mamba_kws.fused.quantize;
-- fused_int8_stream: the same kernels as the firmware's streaming model runs them: each clip comes
-  right after another whole clip (`context_order`: the state is not zero when it starts) and the
-  readout is the mean over the clip's own 49 steps (pool_window); its reference is
-  torch_float_stream, the float model on the same sequence (skip_steps).
+  (the window .tflite, tools/fused_tflite.py --int8, gives the same logits within 2 int8 steps:
+  tests/python/test_fused_tflite.py);
+- fused_int8_stream: the firmware's streaming image on the host (mamba_kws.firmware): the streaming
+  .tflite of the same quantisation (fused_tflite --streaming --int8) cut to its body, one step at a
+  time (builtins in the PyPI TFLM, MAMBA_BLOCK in the C core), and app/src/inference.cc's readout: the
+  float mean of the int8 h over the clip's own 49 steps through the dequantised classifier. Each clip
+  comes right after another whole clip (`context_order`: the state is not zero when it starts); its
+  reference is torch_float_stream, the float model on the same sequence (skip_steps).
 
 Both int8 paths are calibrated on the same clips, as their exporters do (mamba_kws.calibration: --calib
 generated, 128 clips of the generated set's training split, by default). The
@@ -136,11 +140,21 @@ class Paths:
             from .export.tflm import TFLMModel
 
             self.tflm = TFLMModel(tflite, source="builtin int8 model")
-        self.qm = None
+        self.qm = self.stream = None
         if fused_calib is not None:
             Q.check_model_config(cfg)
-            self.qm = Q.quantize_model(Q.float_weights(model), fused_calib, rmsnorm=True, y_bits=y_bits)
+            fm = Q.float_weights(model)
+            self.qm = Q.quantize_model(fm, fused_calib, rmsnorm=True, y_bits=y_bits)
             self.lib = cbind.load()
+        if "fused_int8_stream" in paths:
+            from .firmware import FusedHost, stream_body
+            from .fused_tflite import build_int8
+
+            if cfg.model.norm == "rmsnorm":
+                raise CompareError("fused_int8_stream scores the firmware's streaming image, and a model with "
+                                   "norm: rmsnorm has no int8 streaming .tflite; use --paths fused_int8")
+            body, self.readout = stream_body(build_int8(fm, self.qm, cfg, streaming=True))
+            self.stream = FusedHost(body, "streaming body")
 
     def _fused(self, x: np.ndarray, pool_window: int = 0) -> np.ndarray:
         from .fused.quantize import quantize_features
@@ -148,6 +162,18 @@ class Paths:
         qm = self.qm
         yq = self.lib.model_q8(qm, quantize_features(x, qm.in_scale, qm.in_zp), pool_window=pool_window)[0]
         return (yq.astype(np.float32) - qm.logit_zp) * np.float32(qm.logit_scale)
+
+    def _stream(self, seq: np.ndarray, steps: int) -> np.ndarray:
+        """The firmware's streaming image on `seq` (frames, channels) from a reset: the body one step at a
+        time, then the readout over the last `steps` step outputs (firmware.readout_logits)."""
+        from .firmware import quantize_c, readout_logits
+
+        host, k = self.stream, self.cfg.model.frame_stack
+        inp = host.inputs[0]
+        q = quantize_c(seq[: len(seq) // k * k], inp.scale[0], inp.zero_point[0]).reshape(-1, k * seq.shape[1])
+        host.reset()
+        h = np.stack([host.run(step[None]).reshape(-1) for step in q]).astype(np.int64)
+        return readout_logits(self.readout, h[-steps:].sum(0), steps).astype(np.float32)
 
     def logits(self, feats: np.ndarray, desc: str = "clips", progress: bool = True) -> dict[str, np.ndarray]:
         """(n, classes) float logits of every path; the int8 ones dequantised."""
@@ -176,7 +202,7 @@ class Paths:
             if "fused_int8" in self.paths:
                 runs["fused_int8"].append(self._fused(x))
             if stream:
-                runs["fused_int8_stream"].append(self._fused(seqs[i], pool_window=steps))
+                runs["fused_int8_stream"].append(self._stream(seqs[i], steps))
         out |= {p: np.stack(v) for p, v in runs.items()}
         return out
 
@@ -241,12 +267,12 @@ def print_table(report: dict[str, Any]) -> None:
           f"{report['calibration_clips']} clips of {report['calibration']}; test split of {report['data']}")
     for name, r in report["sets"].items():
         print(f"\n{name}: {r['n']} clips")
-        print(f"  {'path':<14} {'top-1 acc':>9} {'max|err| vs float':>18} {'mean|err|':>10}")
+        print(f"  {'path':<18} {'top-1 acc':>9} {'max|err| vs float':>18} {'mean|err|':>10}")
         for p in (p for p in PATHS if p in r["accuracy"] or p in r["max_abs_logit_error_vs_float"]):
             acc = f"{100 * r['accuracy'][p]:.1f}%" if p in r["accuracy"] else "-"
             mx = r["max_abs_logit_error_vs_float"].get(p)
             mn = r["mean_abs_logit_error_vs_float"].get(p)
-            print(f"  {p:<14} {acc:>9} {'-' if mx is None else f'{mx:.3f}':>18} "
+            print(f"  {p:<18} {acc:>9} {'-' if mx is None else f'{mx:.3f}':>18} "
                   f"{'-' if mn is None else f'{mn:.3f}':>10}")
         print("  top-1 agreement")
         for pair, v in r["agreement"].items():
@@ -325,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         "builtin_int8_tflite": None if tpath is None else str(tpath),
         "builtin_io": None if tpath is None else builtin_io,
         "fused_int8": "modules/tflm_mamba C core (tm_model_q8_run), host gcc build via ctypes",
+        "fused_int8_stream": "the streaming .tflite's body (TFLM builtins + the C core's MAMBA_BLOCK), one step at "
+                             "a time, and the firmware's float readout (app/src/inference.cc)",
         "sets": compare(runs, sets, not args.no_progress),
     }
     report["seconds"] = round(time.time() - t0, 1)

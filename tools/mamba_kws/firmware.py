@@ -338,6 +338,14 @@ def stream_body(data: bytes) -> tuple[bytes, dict[str, Any]]:
     return cut(m, 0, k, [int(sg.inputs[0])], [h]), readout
 
 
+def readout_logits(readout: dict[str, Any], h_sum: np.ndarray, n: int) -> np.ndarray:
+    """The firmware's stream_mean logits (app/src/inference.cc) from the sum of the last n int8 h:
+    W ((h_sum / n - h_zp) h_scale) + b, in float32 as the firmware computes it (float64 out)."""
+    r = readout
+    mean = (np.asarray(h_sum).astype(np.float32) / np.float32(n) - np.float32(r["h_zp"])) * np.float32(r["h_scale"])
+    return (r["W"] @ mean + r["b"]).astype(np.float64)
+
+
 class ImageModel:
     """The model of a firmware image on the host, one hop at a time: `hop(frames)` with the hop's
     `frame_stack` new feature frames (float, as pymicro-features gives them) -> posteriors.
@@ -384,14 +392,11 @@ class ImageModel:
             logits = (y.astype(np.float64) - out.zero_point[0]) * out.scale[0]
             p = logits if self.model.ops[-1] == "SOFTMAX" else softmax(logits)
         else:
-            r = self.readout
             h = self.model.run(q.reshape(1, -1)).reshape(-1).astype(np.int64)
             slot = self.hops % self.cfg.steps
             self.ring_sum += h - self.ring[slot]
             self.ring[slot] = h
-            n = min(self.hops + 1, self.cfg.steps)
-            mean = (self.ring_sum.astype(np.float32) / np.float32(n) - np.float32(r["h_zp"])) * np.float32(r["h_scale"])
-            p = softmax((r["W"] @ mean + r["b"]).astype(np.float64))
+            p = softmax(readout_logits(self.readout, self.ring_sum, min(self.hops + 1, self.cfg.steps)))
         self.hops += 1
         return np.asarray(p, np.float64)
 

@@ -13,7 +13,9 @@
 A final batchnorm is folded into the classifier (exact: the mean commutes with an affine map).
 float32, or int8 (--int8) with the quantisation of mamba_kws.fused.quantize: the blocks use its
 parameters as they are (the op is bit-exact with the C core); the stem and classifier are
-TFLite FULLY_CONNECTED with per-tensor weights at the same activation scales.
+TFLite FULLY_CONNECTED with per-tensor weights at the same activation scales, and MEAN requantises to
+the pooled mean's scale as the C core's readout does (the window model's logits are the C core's
+within 2 int8 steps: tests/python/test_fused_tflite.py).
 
 MAMBA_BLOCK's inputs and custom options are the contract with modules/tflm_mamba/tflm/
 (mamba_block_tensors.h, mamba_block_options.h): FLOAT_INPUTS, INT8_INPUTS and
@@ -486,11 +488,14 @@ def build_int8(fm: Any, qm: Any, kcfg: KWSConfig, streaming: bool = False) -> by
     for i, qb in enumerate(qm.blocks):
         x = add_int8_block(g, cfg, qb, x, shape, i, stateful=streaming)
     last = qm.blocks[-1]
-    q_last = (last.scales["out"], last.out_zp)
+    q_cls = q_last = (last.scales["out"], last.out_zp)
     if not streaming:
-        x = _pool(g, x, L, d, cfg.pooling, "int8", q_last)
+        # MEAN requantises to the pooled mean's own (finer) scale, as the kernels' readout does; a slice
+        # ("last") cannot
+        q_cls = (qm.pool_scale, qm.pool_zp) if cfg.pooling == "mean" else q_last
+        x = _pool(g, x, L, d, cfg.pooling, "int8", q_cls)
     W, b = _classifier_weights(fm)
-    logits = _fc(g, x, W, b, (1, fm.n_classes), "logits", (*q_last, qm.logit_scale, qm.logit_zp))
+    logits = _fc(g, x, W, b, (1, fm.n_classes), "logits", (*q_cls, qm.logit_scale, qm.logit_zp))
     out = _softmax(g, logits, fm.n_classes, "int8")
     return g.finish([inp], [out], f"mamba_kws fused int8 {kcfg.name}{' streaming' if streaming else ''}")
 

@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--group", action="append", default=[], metavar="A,B,...",
                    help="also leave these points in float together (repeatable); points: " + ", ".join(POINTS))
     p.add_argument("--stream", action="store_true",
-                   help="score the streaming readout, as the firmware hears a word: each clip right after another "
-                        "clip (compare_paths.py's fixed shuffle), the mean over its own steps, against the float "
-                        "model on the same sequence")
+                   help="score the kernels' streaming readout: each clip right after another clip "
+                        "(compare_paths.py's fixed shuffle), the int8 mean over its own steps and int8 logits, "
+                        "against the float model on the same sequence (the firmware averages and classifies in "
+                        "float: the pool and logits rows measure that)")
     p.add_argument("--json", default=None, help="write the rows here")
     p.add_argument("--y-bits", type=int, choices=(8, 16), default=None,
                    help="width of the fused kernels' scan output and gate: 8 or 16 (default: "
