@@ -97,7 +97,9 @@ def test_stream_eval_end_to_end(tmp_path, tiny_cfg, shared_sc, capsys):
     assert main(args) == 0
     rep = json.loads((out / "stream_eval.json").read_text())
     assert (out / "det.png").stat().st_size > 1000
-    assert set(rep["results"]) == {"window", "stream_mean", "stream_last"}
+    assert set(rep["results"]) == {"window", "stream_mean", "stream_last", "device"}
+    assert rep["results"]["device"]["kind"] == "device"
+    assert rep["device_image"] == str(out / "device_stream_int8.tflite")
     assert [s["snr_db"] for s in rep["streams"]] == [10.0, 20.0]
     assert sum(s["keywords"] for s in rep["streams"]) > 0
     for r in rep["results"].values():
@@ -133,3 +135,47 @@ def test_stream_eval_scores_a_teacher_on_the_same_streams(tmp_path, tiny_cfg, sh
     assert "mlperf_int8" in capsys.readouterr().out
     with pytest.raises(KWSError, match="--teachers: unknown nope"):
         main([*args[:-5], "--teachers", "nope", "--out", str(tmp_path / "x"), "--quiet"])
+
+
+def test_device_readout_is_the_firmware_image_hop_by_hop(tmp_path, tiny_cfg, shared_sc):
+    """`device` scores the firmware's streaming image (--device-image): its posteriors are ImageModel's, hop by
+    hop from a reset, on each stream."""
+    from mamba_kws.firmware import ImageModel
+    from mamba_kws.fused_tflite import export
+    from mamba_kws.stream_eval import device_posteriors
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "run" / "best.pt"
+    save_checkpoint(ckpt, build_model(tiny_cfg).eval(), tiny_cfg)
+    image = tmp_path / "img.tflite"
+    export(ckpt, None, image, int8=True, streaming=True, calib="fake", calib_clips=8)
+    rng = np.random.default_rng(0)
+    feats = rng.uniform(0, 20, (31, tiny_cfg.features.channels)).astype(np.float32)
+    a, b = ImageModel(tiny_cfg, image, "stream"), ImageModel(tiny_cfg, image, "stream")
+    post = device_posteriors(a, feats)
+    k = tiny_cfg.model.frame_stack
+    assert post.shape == (len(feats) // k, len(tiny_cfg.labels))
+    assert np.array_equal(post, np.stack([b.hop(feats[i:i + k]) for i in range(0, len(feats) // k * k, k)]))
+    assert np.array_equal(device_posteriors(a, feats), post)  # from a reset each time
+    out = tmp_path / "out"
+    args = ["--checkpoint", str(ckpt), "--minutes", "0.3", "--snr", "20", "--readouts", "stream_mean,device",
+            "--device-image", str(image), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    rep = json.loads((out / "stream_eval.json").read_text())
+    assert rep["device_image"] == str(image) and not (out / "device_stream_int8.tflite").exists()
+    assert set(rep["results"]) == {"stream_mean", "device"}
+    assert rep["results"]["device"]["macs_per_hop"] == rep["results"]["stream_mean"]["macs_per_hop"]
+    with pytest.raises(KWSError, match="no such file"):
+        main([*args[:-5], "--device-image", str(tmp_path / "none.tflite"), "--out", str(tmp_path / "x"), "--quiet"])
+
+
+def test_device_readout_of_an_rmsnorm_model(tmp_path, capsys):
+    """No fused int8 image of an rmsnorm model: left out of the default with a note, an error when asked for."""
+    from mamba_kws.config import load_config
+    from mamba_kws.stream_eval import device_image
+
+    cfg = load_config("kws_mamba_ref")
+    assert device_image(tmp_path / "x.pt", cfg, None, tmp_path, explicit=False) is None
+    assert "no device readout" in capsys.readouterr().out
+    with pytest.raises(KWSError, match="rmsnorm has no fused int8 streaming image"):
+        device_image(tmp_path / "x.pt", cfg, None, tmp_path, explicit=True)

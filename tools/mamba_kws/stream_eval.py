@@ -11,7 +11,10 @@ generated test split. One stream per SNR (speech rms over the word's active part
 `--minutes` is split evenly between them. Everything is drawn from `--seed`: same seed, same streams.
 `--teachers ds_cnn_l,...` adds the pretrained teachers (mamba_kws.teachers) as readouts on the same
 streams: each run every hop on the last second of audio, as `window` runs our model, scored by the same
-policy: what a user would get from the model they would pick instead.
+policy: what a user would get from the model they would pick instead. The `device` readout is what the
+firmware hears: its fused int8 streaming image (tools/fused_tflite.py --int8 --streaming from the
+checkpoint, or `--device-image`) run hop by hop as app/src/inference.cc runs it (mamba_kws.firmware.
+ImageModel: TFLM builtins, the C core's MAMBA_BLOCK, the float stream_mean readout).
 
 Scoring: a detection of keyword k at time t is a hit when a not-yet-detected event of k has
 speech_start <= t <= speech_end + tolerance; every other detection (wrong word, an unknown word,
@@ -35,6 +38,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .calibration import CALIB_CLIPS
+from .calibration import DEFAULT as CALIB_DEFAULT
 from .checkpoint import load_checkpoint
 from .config import SILENCE_LABEL, UNKNOWN_LABEL, KWSConfig
 from .data.clips import ClipSet
@@ -189,7 +194,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the streams (same seed -> same streams)")
     p.add_argument("--snr", default="5,10,20", help="comma-separated SNRs in dB, one stream each")
     p.add_argument("--clips", default="real", help="word sources: real (v2_test_dev), generated (test split) or both")
-    p.add_argument("--readouts", default=",".join(READOUTS), help=f"comma-separated, of {', '.join(READOUTS)}")
+    p.add_argument("--readouts", default=None,
+                   help=f"comma-separated, of {', '.join(ALL_READOUTS)} (default: all; device: the firmware's int8 "
+                        "streaming image, left out of the default for a model the fused int8 kernels cannot run)")
+    p.add_argument("--device-image", default=None,
+                   help="the fused int8 streaming .tflite the `device` readout runs, e.g. "
+                        "app/model/fused_stream_int8.tflite (default: written from the checkpoint into --out, "
+                        "as tools/fused_tflite.py --int8 --streaming does)")
     p.add_argument("--teachers", default="",
                    help="comma-separated pretrained teachers to score on the same streams as extra readouts (run "
                         "every hop on the last 1 s of audio, same policy), e.g. ds_cnn_l,mlperf_int8; "
@@ -215,6 +226,42 @@ def _floats(text: str, what: str) -> list[float]:
 
 
 CLIP_SOURCES = ("real", "generated")
+DEVICE = "device"
+ALL_READOUTS = (*READOUTS, DEVICE)
+
+
+def device_image(ckpt: Path, cfg: KWSConfig, image: str | None, out: Path, explicit: bool) -> Path | None:
+    """The firmware's streaming image for the `device` readout: `image`, else written from the checkpoint into
+    `out`. None (with a note) when the model has no int8 fused form and the readout was not asked for by name."""
+    from .fused_tflite import FusedExportError, export
+
+    if image is not None:
+        return Path(image)
+    if cfg.model.norm == "rmsnorm":
+        if explicit:
+            raise KWSError("--readouts device: a model with norm: rmsnorm has no fused int8 streaming image "
+                           "(the int8 kernels fold batchnorm only)")
+        print("note: no device readout: a model with norm: rmsnorm has no fused int8 streaming image")
+        return None
+    path = out / "device_stream_int8.tflite"
+    try:
+        export(ckpt, None, path, int8=True, streaming=True, calib=CALIB_DEFAULT, calib_clips=CALIB_CLIPS)
+    except FusedExportError as exc:
+        raise KWSError(f"device readout: {exc}") from None
+    return path
+
+
+def device_posteriors(image: Any, feats: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Posteriors (hops, classes) of a firmware image (mamba_kws.firmware.ImageModel) over a stream's features,
+    from a reset, one hop of frame_stack frames at a time."""
+    k = image.cfg.model.frame_stack
+    image.reset()
+    out = []
+    for i in range(0, len(feats) // k * k, k):
+        out.append(image.hop(feats[i:i + k]))
+        if progress:
+            progress(1)
+    return np.asarray(out, np.float64).reshape(-1, len(image.cfg.labels))
 
 
 def teacher_readouts(text: str, folder: Path | None, labels: tuple[str, ...]) -> list[str]:
@@ -249,10 +296,12 @@ def check_args(args: argparse.Namespace) -> tuple[list[float], tuple[float, floa
         raise KWSError(f"--tolerance must be >= 0 seconds, got {args.tolerance}")
     if not 0 <= args.seed < 2**32:
         raise KWSError(f"--seed must be in [0, 2**32), got {args.seed}")
-    readouts = [r for r in args.readouts.split(",") if r]
-    bad = [r for r in readouts if r not in READOUTS]
+    readouts = list(ALL_READOUTS) if args.readouts is None else [r for r in args.readouts.split(",") if r]
+    bad = [r for r in readouts if r not in ALL_READOUTS]
     if bad or not readouts:
-        raise KWSError(f"--readouts: unknown {', '.join(bad) or 'none given'} (choose from {', '.join(READOUTS)})")
+        raise KWSError(f"--readouts: unknown {', '.join(bad) or 'none given'} (choose from {', '.join(ALL_READOUTS)})")
+    if args.device_image is not None and not Path(args.device_image).is_file():
+        raise KWSError(f"--device-image {args.device_image}: no such file")
     clips = [c for c in args.clips.split(",") if c]
     bad = [c for c in clips if c not in CLIP_SOURCES]
     if bad or not clips:
@@ -305,6 +354,19 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else ckpt.parent / "stream"
     out.mkdir(parents=True, exist_ok=True)
 
+    image = None
+    if DEVICE in readouts:
+        from .firmware import FirmwareError, ImageModel
+
+        path = device_image(ckpt, cfg, args.device_image, out, explicit=args.readouts is not None)
+        if path is None:
+            readouts.remove(DEVICE)
+        else:
+            try:
+                image = ImageModel(cfg, path, "stream")
+            except FirmwareError as exc:
+                raise KWSError(f"--device-image {path}: {exc}") from None
+
     pool, sources = load_pools(cfg, clips, meta.get("trained_on"), Path(args.cache) if args.cache else None)
     noise = load_noise()
     seconds = args.minutes * 60 / len(snrs)
@@ -324,7 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     for ro in readouts:
         t0 = time.perf_counter()
         with tqdm(total=hops, desc=f"model {ro}", unit="hop", unit_scale=True, disable=args.quiet) as bar:
-            posts[ro] = [stream_posteriors(model, cfg, f, ro, progress=bar.update) for f in feats]
+            if ro == DEVICE:
+                posts[ro] = [device_posteriors(image, f, progress=bar.update) for f in feats]
+            else:
+                posts[ro] = [stream_posteriors(model, cfg, f, ro, progress=bar.update) for f in feats]
         seconds_per_hop[ro] = (time.perf_counter() - t0) / max(hops, 1)
     for name in teachers:
         hear = teacher_classifier(name, tdir, tuple(cfg.labels))
@@ -350,11 +415,12 @@ def main(argv: list[str] | None = None) -> int:
         results[ro] = {
             "yaml_policy": yaml_point, "per_snr": per_snr,
             "at_1_fa_per_hour": at1, "at_10_fa_per_hour": at10,
-            "macs_per_hop": macs_per_hop(cfg, ro) if ro in READOUTS else teacher_macs(ro, tdir),
+            "macs_per_hop": (macs_per_hop(cfg, "stream_mean") if ro == DEVICE else
+                             macs_per_hop(cfg, ro) if ro in READOUTS else teacher_macs(ro, tdir)),
             "host_ms_per_hop_batched": 1000 * seconds_per_hop[ro],
-            # teachers: one batched 1 s inference a hop; not timed live
+            # teachers: one batched 1 s inference a hop; the device image: a host emulation; neither timed live
             "host_ms_per_hop_live": live_ms_per_hop(model, cfg, ro) if ro in READOUTS else None,
-            "kind": "model" if ro in READOUTS else "teacher",
+            "kind": "model" if ro in READOUTS else (DEVICE if ro == DEVICE else "teacher"),
         }
 
     default_thr = params["thresholds"][params["fires"].index(1)]
@@ -364,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "checkpoint": str(ckpt), "config": cfg.name, "detection": params, "seed": args.seed, "snr_db": snrs,
         "clips": args.clips, "minutes": args.minutes, "tolerance_s": args.tolerance, "teachers": teachers,
+        "device_image": None if image is None else str(path),
         "streams": [{"snr_db": s.snr_db, "seconds": len(s.audio) / s.sample_rate, "events": len(s.events),
                      "keywords": sum(e.name not in (SILENCE_LABEL, UNKNOWN_LABEL) for e in s.events)}
                     for s in streams],
@@ -395,6 +462,8 @@ def print_summary(report: dict, out: Path) -> None:
     head = (f"{'readout':<12} {'det@thr' + format(thr, '.2f'):>11} {'FA/h':>7} {'lat med':>8} "
             f"{'det@1FA/h':>10} {'(thr)':>6} {'det@10FA/h':>10} {'MACs/hop':>9} {'ms/hop':>7}")
     note = "ms/hop: host, live hop by hop (batch 1), median; batched throughput in the JSON"
+    if report.get("device_image"):
+        note += f"; device: the firmware's int8 streaming image {report['device_image']} (host emulation, not timed)"
     if report.get("teachers"):
         note += "; teachers: pretrained baselines, each run every hop on the last 1 s of audio (front end not in MACs)"
     print("-" * len(head))
