@@ -80,9 +80,11 @@ def test_stream_table_marks_the_teachers(tmp_path):
            "at_1_fa_per_hour": point, "at_10_fa_per_hour": None}
     (run / "stream" / "stream_eval.json").write_text(json.dumps({
         "minutes": 60.0, "snr_db": [5.0, 10.0, 20.0], "streams": [{"keywords": 590}],
-        "results": {"window": {**res, "kind": "model"}, "ds_cnn_l": {**res, "kind": "teacher"}}}))
+        "results": {"window": {**res, "kind": "model"}, "ds_cnn_l": {**res, "kind": "teacher"},
+                    "device": {**res, "kind": "device"}}}))
     got = results.collect(run, 60)
     assert "--teachers ds_cnn_l,mlperf_int8" in got["stream"]["command"]
     text = results.render(got)
     assert "| window | 31.6 % | - | 55.6 % | 21 |" in text
     assert "| ds_cnn_l (pretrained teacher, 1 s every hop) | 31.6 % | - | 55.6 % | 21 |" in text
+    assert "| device (the firmware's int8 streaming image) | 31.6 % | - | 55.6 % | 21 |" in text

@@ -207,7 +207,8 @@ def render(res: dict[str, Any]) -> str:
                   "false alarms / h |", "|---|---|---|---|---|"]
         for ro, r in st["readouts"].items():
             d1, d10 = r["at_1_fa_per_hour"], r["at_10_fa_per_hour"]
-            name = f"{ro} (pretrained teacher, 1 s every hop)" if r.get("kind") == "teacher" else ro
+            name = {"teacher": f"{ro} (pretrained teacher, 1 s every hop)",
+                    "device": f"{ro} (the firmware's int8 streaming image)"}.get(r.get("kind"), ro)
             lines.append(f"| {name} | {_pct(d1 and d1['detection_rate'])} | {_pct(d10 and d10['detection_rate'])} | "
                          f"{_pct(r['yaml_policy']['detection_rate'])} | "
                          f"{r['yaml_policy']['false_alarms_per_hour']:g} |")
