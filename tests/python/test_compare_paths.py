@@ -76,6 +76,13 @@ def test_summarize_self_agreement_and_errors():
     assert s["max_abs_logit_error_vs_float"]["fused_int8"] == pytest.approx(float(np.abs(other - ref).max()))
 
 
+def test_per_class_accuracy():
+    y = np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 0.0], [3.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    s = summarize({"torch_float": y}, np.array([0, 1, 1, 0]), ("a", "b", "c"))
+    assert s["per_class_accuracy"]["torch_float"] == {"a": 0.5, "b": 0.5, "c": None}
+    assert "per_class_accuracy" not in summarize({"torch_float": y}, np.array([0, 1, 1, 0]))
+
+
 def test_three_paths_table_on_tiny(run):
     r = run["report"]["test"]
     assert r["n"] == len(run["x"])

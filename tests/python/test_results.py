@@ -88,3 +88,20 @@ def test_stream_table_marks_the_teachers(tmp_path):
     assert "| window | 31.6 % | - | 55.6 % | 21 |" in text
     assert "| ds_cnn_l (pretrained teacher, 1 s every hop) | 31.6 % | - | 55.6 % | 21 |" in text
     assert "| device (the firmware's int8 streaming image) | 31.6 % | - | 55.6 % | 21 |" in text
+
+
+def test_per_class_table_shows_the_firmware_model(tmp_path):
+    """compare_paths' per-class accuracy of the int8 device paths joins evaluate's per-class table."""
+    run = _fake_run(tmp_path)
+    per = {"yes": {"accuracy": 0.9}, "no": {"accuracy": 0.8}}
+    (run / "eval_v2_test_dev_teachers.json").write_text(json.dumps(
+        {"kws_mamba": {"n": 2202, "accuracy": 0.9, "per_class": per}}))
+    cp = json.loads((run / "compare_paths" / "compare_paths.json").read_text())
+    cp["sets"]["v2_test_dev"]["per_class_accuracy"] = {"torch_float": {"yes": 0.1, "no": 0.1},
+                                                      "fused_int8_stream": {"yes": 0.875, "no": None}}
+    (run / "compare_paths" / "compare_paths.json").write_text(json.dumps(cp))
+    res = results.collect(run, 60)
+    assert res["int8"]["per_class"] == {"fused_int8_stream": {"yes": 0.875, "no": None}}
+    text = results.render(res)
+    assert "| class | kws_mamba | fused int8 (firmware, stream) |" in text
+    assert "| `yes` | 90.0 % | 87.5 % |" in text and "| `no` | 80.0 % | - |" in text

@@ -19,8 +19,8 @@ Three runs of the same weights on the same clips:
   reference is torch_float_stream, the float model on the same sequence (skip_steps).
 
 Both int8 paths are calibrated on the same clips, as their exporters do (mamba_kws.calibration: --calib
-generated, 128 clips of the generated set's training split, by default). The
-table gives each path's top-1 accuracy, the pairwise top-1 agreement (fused vs builtin, each vs its
+generated, 128 clips of the generated set's training split, by default). The table gives each
+path's top-1 accuracy (per class too in the JSON), the pairwise top-1 agreement (fused vs builtin, each vs its
 float reference) and the largest |logit error| against float (int8 logits dequantised). Clips: the
 test split of the checkpoint's own generated data set (never trained on), and optionally a subset of
 the real clips (--real). Writes compare_paths.json.
@@ -66,13 +66,21 @@ def top1_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(a.argmax(1) == b.argmax(1)))
 
 
-def summarize(logits: dict[str, np.ndarray], targets: np.ndarray | None) -> dict[str, Any]:
-    """Accuracy of each path, top-1 agreement of each pair, largest |logit error| vs float."""
+def summarize(logits: dict[str, np.ndarray], targets: np.ndarray | None,
+              labels: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Accuracy of each path (and per class, given the labels), top-1 agreement of each pair, largest
+    |logit error| vs float."""
     out: dict[str, Any] = {"n": int(len(next(iter(logits.values())))), "accuracy": {}, "agreement": {},
                            "max_abs_logit_error_vs_float": {}, "mean_abs_logit_error_vs_float": {}}
+    if targets is not None and labels is not None:
+        out["per_class_accuracy"] = {}
     for name, y in logits.items():
         if targets is not None:
-            out["accuracy"][name] = float(np.mean(y.argmax(1) == targets))
+            hit = y.argmax(1) == targets
+            out["accuracy"][name] = float(np.mean(hit))
+            if labels is not None:  # None for a class with no clip
+                out["per_class_accuracy"][name] = {lab: float(hit[targets == k].mean()) if (targets == k).any()
+                                                   else None for k, lab in enumerate(labels)}
         ref = reference(name)
         if name in INT8_PATHS and ref in logits:
             err = np.abs(y - logits[ref])
@@ -257,7 +265,8 @@ def clip_sets(cfg: KWSConfig, source: str | None, n_test: int | None, real: str 
 
 def compare(paths: Paths, sets: dict[str, tuple[np.ndarray, np.ndarray | None]],
             progress: bool = True) -> dict[str, dict[str, Any]]:
-    return {name: summarize(paths.logits(x, name, progress), y) for name, (x, y) in sets.items()}
+    labels = tuple(paths.cfg.labels)
+    return {name: summarize(paths.logits(x, name, progress), y, labels) for name, (x, y) in sets.items()}
 
 
 # ----------------------------------------------------------------------------- CLI

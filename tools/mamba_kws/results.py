@@ -83,6 +83,10 @@ def collect(run: Path, minutes: float) -> dict[str, Any]:
     return out
 
 
+# compare_paths' int8 paths that the per-class table shows, and their column names
+DEVICE_PATHS = {"fused_int8": "fused int8 (clip alone)", "fused_int8_stream": "fused int8 (firmware, stream)"}
+
+
 def _extract(key: str, data: Any) -> dict[str, Any]:
     if key == "training":
         return {k: data.get(k) for k in ("config", "params", "epochs", "train_seconds", "best_val_acc",
@@ -104,7 +108,9 @@ def _extract(key: str, data: Any) -> dict[str, Any]:
         name, r = next((k, v) for k, v in data["sets"].items() if k.startswith("v2_test_dev"))
         return {"clips": r["n"], "set": name,
                 "accuracy": {p: round(a, 4) for p, a in r["accuracy"].items()},
-                "agreement": {p: round(a, 4) for p, a in r["agreement"].items()}}
+                "agreement": {p: round(a, 4) for p, a in r["agreement"].items()},
+                "per_class": {p: {lab: None if a is None else round(a, 4) for lab, a in c.items()}
+                              for p, c in r.get("per_class_accuracy", {}).items() if p in DEVICE_PATHS}}
     if key == "kernels":
         return {"budget_instructions": data["budget_cycles"],
                 "targets": {f"{r['target']} {r['kernels']}": {
@@ -157,6 +163,8 @@ def render(res: dict[str, Any]) -> str:
         lines += [f"| {name} | {_pct(acc)} |" for name, acc in a["models"].items()]
         lines.append("")
         per = {m: c for m, c in a.get("per_class", {}).items() if c}
+        if per:  # the firmware's model on the same clips, where compare_paths measured it
+            per |= {DEVICE_PATHS[p]: c for p, c in res.get("int8", {}).get("per_class", {}).items() if c}
         if per:
             labels = list(next(iter(per.values())))
             lines += ["Per class (the same clips):", "", "| class | " + " | ".join(per) + " |",
