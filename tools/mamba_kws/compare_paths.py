@@ -158,6 +158,8 @@ class Paths:
             from .firmware import FusedHost, stream_body
             from .fused_tflite import build_int8
 
+            if self.qm is None:
+                raise CompareError("fused_int8_stream needs calibration clips (fused_calib)")
             if cfg.model.norm == "rmsnorm":
                 raise CompareError("fused_int8_stream scores the firmware's streaming image, and a model with "
                                    "norm: rmsnorm has no int8 streaming .tflite; use --paths fused_int8")
