@@ -116,6 +116,42 @@ def test_arena_is_the_smallest_that_runs_and_too_small_says_how_much(tiny):
         TFLMModel(data, need - 1024)
 
 
+def _per_channel_fc(outputs: int = 12, inputs: int = 40) -> bytes:
+    """One int8 FULLY_CONNECTED [1, inputs] -> [1, outputs] with per-channel weights, as the converter writes
+    dense layers."""
+    from mamba_kws.export.flatbuf import load_model, serialize
+    from mamba_kws.fused_tflite import Graph, _fc, schema
+
+    g = Graph(schema())
+    x = g.tensor("x", (1, inputs), "int8", scale=0.1, zp=3)
+    W = np.random.default_rng(0).normal(size=(outputs, inputs))
+    m = load_model(g.finish([x], [_fc(g, x, W, np.zeros(outputs), (1, outputs), "fc", (0.1, 3, 0.2, -1))], "t"))
+    sg = m.subgraphs[0]
+    w, b = (sg.tensors[i] for i in sg.operators[0].inputs[1:3])
+    s_w = np.abs(W).max(1) / 127.0
+    m.buffers[w.buffer].data = np.round(W / s_w[:, None]).astype(np.int8).view(np.uint8).ravel()
+    for t, scale in ((w, s_w), (b, 0.1 * s_w)):
+        t.quantization.scale, t.quantization.zeroPoint = list(scale), [0] * outputs
+        t.quantization.quantizedDimension = 0
+    return serialize(m)
+
+
+def test_arena_search_survives_a_crashing_probe():
+    """The PyPI interpreter segfaults on an arena a little too small for a per-channel FULLY_CONNECTED (1,488 B
+    here: its Prepare writes through a null persistent buffer); min_arena probes apart and still finds the
+    smallest arena that runs (a probe in this process would take pytest down with it)."""
+    from mamba_kws.export.flatbuf import load_model
+    from mamba_kws.export.tflm import TFLMModel, _fits, _runs, _zeros_inputs, min_arena
+
+    data = _per_channel_fc()
+    xs = _zeros_inputs(load_model(data))
+    assert not _fits(data, 1488, xs)  # the crash, in a child
+    need = min_arena(data)
+    assert _runs(data, need, xs)[0] and not _fits(data, need - 16, xs)
+    out = TFLMModel(data, source="per-channel fc").run(np.ones((1, 40), np.int8))[0]
+    assert out.shape == (1, 12)
+
+
 def test_c_sources(tiny, tmp_path):
     from mamba_kws.export.codegen import write_model_sources
     from mamba_kws.export.tflm import min_arena

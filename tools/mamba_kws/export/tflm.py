@@ -113,6 +113,24 @@ def allocation_report(data: bytes, arena: int) -> dict:
     return rep
 
 
+def _fits(data: bytes, arena: int, inputs: list[np.ndarray]) -> bool:
+    """Whether TFLM allocates and invokes the model in `arena` bytes, probed in a forked child where the
+    platform has fork: the PyPI interpreter can crash on an arena a little too small (a per-channel
+    FULLY_CONNECTED's Prepare writes through the null that AllocatePersistentBuffer returned), and a crash
+    of the probe only means "does not fit"."""
+    if not hasattr(os, "fork"):  # pragma: no cover - non-POSIX
+        return _runs(data, arena, inputs)[0]
+    pid = os.fork()
+    if pid == 0:  # the child: no Python cleanup, only the verdict
+        code = 1
+        try:
+            code = 0 if _runs(data, arena, inputs)[0] else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def _is_arena_error(log: list[str]) -> bool:
     text = " ".join(log).lower()
     return "arena" in text or "allocate" in text and "bytes" in text
@@ -129,8 +147,8 @@ def min_arena(data: bytes, hi: int | None = None, inputs: list[np.ndarray] | Non
         ok, log = _runs(data, hi, xs)
     if not ok:
         raise diagnose(data, log)
-    # Arenas below what TFLM records as allocated (head + tail) cannot work, and the PyPI
-    # interpreter crashes on some of them (its tail allocation wraps), so the search starts there.
+    # Arenas below what TFLM records as allocated (head + tail) cannot work, so the search starts there;
+    # the PyPI interpreter crashes on some arenas a little too small, so each probe runs apart (_fits).
     rep: dict = {}
     _runs(data, hi, xs, rep)
     lo = max(0, int(rep.get("total", 0)) - ARENA_ALIGN)  # fails at lo, runs at hi
@@ -138,7 +156,7 @@ def min_arena(data: bytes, hi: int | None = None, inputs: list[np.ndarray] | Non
         mid = (lo + hi) // 2 // ARENA_ALIGN * ARENA_ALIGN
         if mid <= lo:
             break
-        ok, _ = _runs(data, mid, xs)
+        ok = _fits(data, mid, xs)
         if ok:
             hi = mid
         else:
