@@ -167,6 +167,18 @@ def test_device_readout_is_the_firmware_image_hop_by_hop(tmp_path, tiny_cfg, sha
     assert rep["results"]["device"]["macs_per_hop"] == rep["results"]["stream_mean"]["macs_per_hop"]
     with pytest.raises(KWSError, match="no such file"):
         main([*args[:-5], "--device-image", str(tmp_path / "none.tflite"), "--out", str(tmp_path / "x"), "--quiet"])
+    window = tmp_path / "window.tflite"
+    export(ckpt, None, window, int8=True, streaming=False, calib="fake", calib_clips=8)
+    with pytest.raises(KWSError, match="not a fused streaming model"):
+        main([*args[:-5], "--device-image", str(window), "--out", str(tmp_path / "y"), "--quiet"])
+    from mamba_kws.config import REPO_ROOT
+
+    fs1 = tmp_path / "tiny_fs1.yaml"  # another step: 1 frame
+    fs1.write_text((REPO_ROOT / "models" / "tiny.yaml").read_text().replace("frame_stack: 2", "frame_stack: 1"))
+    other = tmp_path / "other.tflite"
+    export(None, str(fs1), other, int8=True, streaming=True, calib="fake", calib_clips=2)
+    with pytest.raises(KWSError, match=r"takes \(1, 40\).*gives \(1, 80\)"):
+        main([*args[:-5], "--device-image", str(other), "--out", str(tmp_path / "z"), "--quiet"])
 
 
 def test_device_readout_of_an_rmsnorm_model(tmp_path, capsys):

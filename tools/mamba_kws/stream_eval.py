@@ -366,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
                 image = ImageModel(cfg, path, "stream")
             except FirmwareError as exc:
                 raise KWSError(f"--device-image {path}: {exc}") from None
+            step = (1, cfg.model.frame_stack * cfg.features.channels)
+            got = (tuple(image.model.inputs[0].shape), image.readout["W"].shape[0])
+            if got != (step, len(cfg.labels)):
+                raise KWSError(f"--device-image {path}: takes {got[0]} and has {got[1]} classes; the checkpoint's "
+                               f"front end gives {step} a hop and it has {len(cfg.labels)} labels")
 
     pool, sources = load_pools(cfg, clips, meta.get("trained_on"), Path(args.cache) if args.cache else None)
     noise = load_noise()
