@@ -166,11 +166,11 @@ class Paths:
             body, self.readout = stream_body(build_int8(fm, self.qm, cfg, streaming=True))
             self.stream = FusedHost(body, "streaming body")
 
-    def _fused(self, x: np.ndarray, pool_window: int = 0) -> np.ndarray:
+    def _fused(self, x: np.ndarray) -> np.ndarray:
         from .fused.quantize import quantize_features
 
         qm = self.qm
-        yq = self.lib.model_q8(qm, quantize_features(x, qm.in_scale, qm.in_zp), pool_window=pool_window)[0]
+        yq = self.lib.model_q8(qm, quantize_features(x, qm.in_scale, qm.in_zp))[0]
         return (yq.astype(np.float32) - qm.logit_zp) * np.float32(qm.logit_scale)
 
     def _stream(self, seq: np.ndarray, steps: int) -> np.ndarray:
