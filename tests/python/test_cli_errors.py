@@ -209,6 +209,8 @@ def test_gen_data_and_compare_paths_counts(ckpts, tmp_path, capsys):
 @pytest.mark.parametrize("main, argv, msg", [
     (compare_paths_main, ["--paths", "fused_int8,fast"], "--paths 'fused_int8,fast': choose from"),
     (compare_paths_main, ["--paths", ","], "choose from"),
+    (compare_paths_main, ["--fused-tflite", "/nonexistent.tflite"], "--fused-tflite /nonexistent.tflite: no such file"),
+    (compare_paths_main, ["--fused-stream-tflite", "/no.tflite"], "--fused-stream-tflite /no.tflite: no such file"),
     (int8_costs_main, ["--group", "y,why"], "unknown or empty points ['why']"),
     (int8_costs_main, ["-n", "0"], "-n counts clips"),
 ])

@@ -243,6 +243,34 @@ def test_context_order_is_a_fixed_shuffle():
     assert (before == np.arange(50) - 1).sum() <= 2
 
 
+def test_existing_fused_images_are_scored_as_the_firmware_runs_them(run, tiny_cfg):
+    """--fused-tflite / --fused-stream-tflite: the window image gives the C core's logits within 2 int8 steps;
+    the streaming image, made as compare_paths makes its own, gives its figures exactly; an image of the wrong
+    kind or shape is one clear error."""
+    from mamba_kws.compare_paths import Paths
+    from mamba_kws.fused.quantize import float_weights
+    from mamba_kws.fused_tflite import build_int8
+
+    paths, cfg = run["paths"], tiny_cfg
+    fm, qm = float_weights(paths.model), paths.qm
+    window, stream = build_int8(fm, qm, cfg), build_int8(fm, qm, cfg, streaming=True)
+    rng = np.random.default_rng(7)
+    x = np.clip(rng.uniform(2, 14, (6, 1, cfg.features.channels))
+                + rng.normal(0, 2, (6, cfg.features.frames, cfg.features.channels)), 0, FEATURE_MAX).astype(np.float32)
+    paths_fused = ("fused_int8", "fused_int8_stream")
+    ours = Paths(paths.model, cfg, None, _features(cfg, 16, 1), paths_fused).logits(x, progress=False)
+    theirs = Paths(paths.model, cfg, None, _features(cfg, 16, 1), paths_fused, fused_window=window,
+                   fused_stream=stream).logits(x, progress=False)
+    assert np.abs(theirs["fused_int8"] - ours["fused_int8"]).max() <= 2.001 * qm.logit_scale
+    assert np.array_equal(theirs["fused_int8_stream"], ours["fused_int8_stream"])
+    with pytest.raises(CompareError, match="fused window image: expected an int8 fused model"):
+        Paths(paths.model, cfg, None, None, ("fused_int8",), fused_window=stream)
+    with pytest.raises(CompareError, match="fused streaming image: not a fused streaming model"):
+        Paths(paths.model, cfg, None, None, ("fused_int8_stream",), fused_stream=window)
+    with pytest.raises(CompareError, match="fused window image: expected"):
+        Paths(paths.model, cfg, None, None, ("fused_int8",), fused_window=run["data"])  # the builtin model
+
+
 def test_stream_path_refuses_an_rmsnorm_model():
     """The firmware has no int8 streaming image of an rmsnorm model: one clear error, not another readout."""
     from mamba_kws.compare_paths import Paths

@@ -138,7 +138,11 @@ class Paths:
     """The runs of one checkpoint (`paths`: the int8 ones to run), ready to score clips."""
 
     def __init__(self, model: Any, cfg: KWSConfig, tflite: bytes | None, fused_calib: np.ndarray | None,
-                 paths: tuple[str, ...] = INT8_PATHS, y_bits: int | None = None) -> None:
+                 paths: tuple[str, ...] = INT8_PATHS, y_bits: int | None = None,
+                 fused_window: bytes | None = None, fused_stream: bytes | None = None) -> None:
+        """`fused_window` / `fused_stream`: existing fused int8 images (tools/fused_tflite.py --int8 [--streaming],
+        e.g. app/model/*.tflite) to score as fused_int8 / fused_int8_stream, instead of the C core / an image
+        made from `fused_calib`."""
         from .fused import cbind
         from .fused import quantize as Q
 
@@ -154,21 +158,41 @@ class Paths:
             fm = Q.float_weights(model)
             self.qm = Q.quantize_model(fm, fused_calib, rmsnorm=True, y_bits=y_bits)
             self.lib = cbind.load()
+        self.window = None
+        if "fused_int8" in paths and fused_window is not None:
+            self.window, self.window_out = _window_image(fused_window, cfg)
         if "fused_int8_stream" in paths:
-            from .firmware import FusedHost, stream_body
+            from .firmware import FirmwareError, FusedHost, stream_body
             from .fused_tflite import build_int8
 
-            if self.qm is None:
-                raise CompareError("fused_int8_stream needs calibration clips (fused_calib)")
-            if cfg.model.norm == "rmsnorm":
-                raise CompareError("fused_int8_stream scores the firmware's streaming image, and a model with "
-                                   "norm: rmsnorm has no int8 streaming .tflite; use --paths fused_int8")
-            body, self.readout = stream_body(build_int8(fm, self.qm, cfg, streaming=True))
+            if fused_stream is None:
+                if self.qm is None:
+                    raise CompareError("fused_int8_stream needs calibration clips (fused_calib)")
+                if cfg.model.norm == "rmsnorm":
+                    raise CompareError("fused_int8_stream scores the firmware's streaming image, and a model with "
+                                       "norm: rmsnorm has no int8 streaming .tflite; use --paths fused_int8")
+                fused_stream = build_int8(fm, self.qm, cfg, streaming=True)
+            try:
+                body, self.readout = stream_body(fused_stream)
+            except FirmwareError as exc:
+                raise CompareError(f"fused streaming image: {exc}") from None
             self.stream = FusedHost(body, "streaming body")
+            step = (1, cfg.model.frame_stack * cfg.features.channels)
+            got = (tuple(self.stream.inputs[0].shape), self.readout["W"].shape[0])
+            if got != (step, len(cfg.labels)):
+                raise CompareError(f"fused streaming image: takes {got[0]} and has {got[1]} classes; the "
+                                   f"checkpoint's steps are {step} and it has {len(cfg.labels)} labels")
 
     def _fused(self, x: np.ndarray) -> np.ndarray:
         from .fused.quantize import quantize_features
 
+        if self.window is not None:  # an existing window image, as the firmware runs it
+            from .firmware import quantize_c
+
+            inp, out = self.window.inputs[0], self.window_out
+            self.window.reset()
+            y = self.window.run(quantize_c(x, inp.scale[0], inp.zero_point[0])[None]).reshape(-1)
+            return ((y.astype(np.float32) - out.zero_point[0]) * np.float32(out.scale[0])).astype(np.float32)
         qm = self.qm
         yq = self.lib.model_q8(qm, quantize_features(x, qm.in_scale, qm.in_zp))[0]
         return (yq.astype(np.float32) - qm.logit_zp) * np.float32(qm.logit_scale)
@@ -218,6 +242,30 @@ class Paths:
 
 
 # ----------------------------------------------------------------------------- data
+
+def _window_image(data: bytes, cfg: KWSConfig) -> tuple[Any, Any]:
+    """A fused int8 window image as the firmware runs it (firmware.FusedHost), cut before its SOFTMAX so that it
+    gives logits; and the logits tensor's quantisation. A model of another shape is one clear error."""
+    from .export import ExportError
+    from .export.flatbuf import cut, load_model, op_list, tensor_info
+    from .firmware import FusedHost
+
+    try:
+        m = load_model(data, "fused window image")
+    except ExportError as exc:
+        raise CompareError(str(exc)) from None
+    sg, ops = m.subgraphs[0], op_list(m)
+    k = len(ops) - 1 if ops and ops[-1] == "SOFTMAX" else len(ops)
+    logits = int(sg.operators[k - 1].outputs[0]) if k else -1
+    t_in, t_out = tensor_info(m, int(sg.inputs[0])), tensor_info(m, logits) if k else None
+    want = (1, cfg.features.frames, cfg.features.channels)
+    if "CUSTOM:MAMBA_BLOCK" not in ops or t_in.dtype != "int8" or tuple(t_in.shape) != want or \
+            t_out.dtype != "int8" or tuple(t_out.shape) != (1, len(cfg.labels)):
+        raise CompareError(f"fused window image: expected an int8 fused model {want} -> (1, {len(cfg.labels)}) "
+                           f"(tools/fused_tflite.py --int8), got ops {' -> '.join(ops)}, input "
+                           f"{t_in.dtype} {tuple(t_in.shape)}")
+    return FusedHost(cut(m, 0, k, [int(sg.inputs[0])], [logits]), "fused window image"), t_out
+
 
 def data_source(meta: dict, override: str | None) -> str | None:
     """--data, else the generated set the checkpoint was trained on if it is still there, else the default."""
@@ -300,6 +348,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="an existing builtin int8 .tflite of this checkpoint, or its int16x8 one (tools/export.py "
                         "--kinds int16x8), scored as the builtin_int8 path (default: export an int8 one, as "
                         "tools/export.py --kinds int8 does, into --out)")
+    p.add_argument("--fused-tflite", default=None,
+                   help="an existing fused int8 window image of this checkpoint (tools/fused_tflite.py --int8, e.g. "
+                        "app/model/fused_int8.tflite), scored as the fused_int8 path as the firmware runs it "
+                        "(default: the C core)")
+    p.add_argument("--fused-stream-tflite", default=None,
+                   help="an existing fused int8 streaming image (tools/fused_tflite.py --int8 --streaming, e.g. "
+                        "app/model/fused_stream_int8.tflite), scored as the fused_int8_stream path (default: one "
+                        "made from the checkpoint and the calibration)")
     p.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/compare_paths)")
     p.add_argument("--data", default=None,
                    help="data source for prepare_data (default: the generated set the checkpoint was trained on, "
@@ -329,8 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in (("--test", args.test), ("--real-clips", args.real_clips)):
         if value is not None and value < 1:
             raise CompareError(f"{name} counts clips: it must be >= 1, got {value}")
-    if args.tflite and not Path(args.tflite).is_file():
-        raise CompareError(f"--tflite {args.tflite}: no such file")
+    for name, value in (("--tflite", args.tflite), ("--fused-tflite", args.fused_tflite),
+                        ("--fused-stream-tflite", args.fused_stream_tflite)):
+        if value and not Path(value).is_file():
+            raise CompareError(f"{name} {value}: no such file")
     from .checkpoint import load_checkpoint
 
     t0 = time.time()
@@ -354,16 +412,21 @@ def main(argv: list[str] | None = None) -> int:
         tpath = out / "model_int8.tflite"
         tpath.write_bytes(data)
     fused_calib = calib if any(p.startswith("fused") for p in paths) else None
-    runs = Paths(model, cfg, data, fused_calib, paths, args.y_bits)
+    read = lambda f: Path(f).read_bytes() if f else None  # noqa: E731
+    runs = Paths(model, cfg, data, fused_calib, paths, args.y_bits, read(args.fused_tflite),
+                 read(args.fused_stream_tflite))
     report: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "config": cfg.name, "data": used, "paths": list(paths),
         "fused_y_bits": runs.qm.blocks[0].ssm.y_bits if runs.qm is not None and runs.qm.blocks else None,
         "calibration": resolve(args.calib), "calibration_clips": int(len(calib)),
         "builtin_int8_tflite": None if tpath is None else str(tpath),
         "builtin_io": None if tpath is None else builtin_io,
-        "fused_int8": "modules/tflm_mamba C core (tm_model_q8_run), host gcc build via ctypes",
-        "fused_int8_stream": "the streaming .tflite's body (TFLM builtins + the C core's MAMBA_BLOCK), one step at "
-                             "a time, and the firmware's float readout (app/src/inference.cc)",
+        "fused_int8": (f"{args.fused_tflite} as the firmware runs it (TFLM builtins + the C core's MAMBA_BLOCK)"
+                       if args.fused_tflite else
+                       "modules/tflm_mamba C core (tm_model_q8_run), host gcc build via ctypes"),
+        "fused_int8_stream": f"{args.fused_stream_tflite or 'the streaming .tflite'}'s body (TFLM builtins + the C "
+                             "core's MAMBA_BLOCK), one step at a time, and the firmware's float readout "
+                             "(app/src/inference.cc)",
         "sets": compare(runs, sets, not args.no_progress),
     }
     report["seconds"] = round(time.time() - t0, 1)
