@@ -162,7 +162,7 @@ class Paths:
         if "fused_int8" in paths and fused_window is not None:
             self.window, self.window_out = _window_image(fused_window, cfg)
         if "fused_int8_stream" in paths:
-            from .firmware import FirmwareError, FusedHost, stream_body
+            from .firmware import FirmwareError, FusedHost, stream_body, stream_image_mismatch
             from .fused_tflite import build_int8
 
             if fused_stream is None:
@@ -177,11 +177,9 @@ class Paths:
             except FirmwareError as exc:
                 raise CompareError(f"fused streaming image: {exc}") from None
             self.stream = FusedHost(body, "streaming body")
-            step = (1, cfg.model.frame_stack * cfg.features.channels)
-            got = (tuple(self.stream.inputs[0].shape), self.readout["W"].shape[0])
-            if got != (step, len(cfg.labels)):
-                raise CompareError(f"fused streaming image: takes {got[0]} and has {got[1]} classes; the "
-                                   f"checkpoint's steps are {step} and it has {len(cfg.labels)} labels")
+            why = stream_image_mismatch(self.stream, self.readout, cfg)
+            if why:
+                raise CompareError(f"fused streaming image: {why}")
 
     def _fused(self, x: np.ndarray) -> np.ndarray:
         from .fused.quantize import quantize_features

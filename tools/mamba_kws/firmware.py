@@ -338,6 +338,16 @@ def stream_body(data: bytes) -> tuple[bytes, dict[str, Any]]:
     return cut(m, 0, k, [int(sg.inputs[0])], [h]), readout
 
 
+def stream_image_mismatch(host: FusedHost, readout: dict[str, Any], cfg: KWSConfig) -> str | None:
+    """Why a streaming image's body (`host`) and readout do not fit a config's front end and labels, or None."""
+    step = (1, cfg.model.frame_stack * cfg.features.channels)
+    got = (tuple(host.inputs[0].shape), readout["W"].shape[0])
+    if got == (step, len(cfg.labels)):
+        return None
+    return (f"takes {got[0]} and has {got[1]} classes; the config's front end gives {step} a step and it has "
+            f"{len(cfg.labels)} labels")
+
+
 def readout_logits(readout: dict[str, Any], h_sum: np.ndarray, n: int) -> np.ndarray:
     """The firmware's stream_mean logits (app/src/inference.cc) from the sum of the last n int8 h:
     W ((h_sum / n - h_zp) h_scale) + b, in float32 as the firmware computes it (float64 out)."""

@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     image = None
     if DEVICE in readouts:
-        from .firmware import FirmwareError, ImageModel
+        from .firmware import FirmwareError, ImageModel, stream_image_mismatch
 
         path = device_image(ckpt, cfg, args.device_image, out, explicit=args.readouts is not None)
         if path is None:
@@ -366,11 +366,9 @@ def main(argv: list[str] | None = None) -> int:
                 image = ImageModel(cfg, path, "stream")
             except FirmwareError as exc:
                 raise KWSError(f"--device-image {path}: {exc}") from None
-            step = (1, cfg.model.frame_stack * cfg.features.channels)
-            got = (tuple(image.model.inputs[0].shape), image.readout["W"].shape[0])
-            if got != (step, len(cfg.labels)):
-                raise KWSError(f"--device-image {path}: takes {got[0]} and has {got[1]} classes; the checkpoint's "
-                               f"front end gives {step} a hop and it has {len(cfg.labels)} labels")
+            why = stream_image_mismatch(image.model, image.readout, cfg)
+            if why:
+                raise KWSError(f"--device-image {path}: {why}")
 
     pool, sources = load_pools(cfg, clips, meta.get("trained_on"), Path(args.cache) if args.cache else None)
     noise = load_noise()
