@@ -253,12 +253,13 @@ def _window_image(data: bytes, cfg: KWSConfig) -> tuple[Any, Any]:
     except ExportError as exc:
         raise CompareError(str(exc)) from None
     sg, ops = m.subgraphs[0], op_list(m)
-    k = len(ops) - 1 if ops and ops[-1] == "SOFTMAX" else len(ops)
-    logits = int(sg.operators[k - 1].outputs[0]) if k else -1
-    t_in, t_out = tensor_info(m, int(sg.inputs[0])), tensor_info(m, logits) if k else None
+    k = len(ops) - 1 if ops[-1:] == ["SOFTMAX"] else len(ops)  # the op that gives the logits: k - 1
+    t_in = tensor_info(m, int(sg.inputs[0]))
     want = (1, cfg.features.frames, cfg.features.channels)
-    if "CUSTOM:MAMBA_BLOCK" not in ops or t_in.dtype != "int8" or tuple(t_in.shape) != want or \
-            t_out.dtype != "int8" or tuple(t_out.shape) != (1, len(cfg.labels)):
+    ok = "CUSTOM:MAMBA_BLOCK" in ops and t_in.dtype == "int8" and tuple(t_in.shape) == want
+    logits = int(sg.operators[k - 1].outputs[0]) if ok else -1
+    t_out = tensor_info(m, logits) if ok else None
+    if t_out is None or t_out.dtype != "int8" or tuple(t_out.shape) != (1, len(cfg.labels)):
         raise CompareError(f"fused window image: expected an int8 fused model {want} -> (1, {len(cfg.labels)}) "
                            f"(tools/fused_tflite.py --int8), got ops {' -> '.join(ops)}, input "
                            f"{t_in.dtype} {tuple(t_in.shape)}")
