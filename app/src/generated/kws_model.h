@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* The flatbuffer model_int8.tflite (app/model/), sha256 83365f86f03d0d354f505bafa34a2052072b8fbd5960a2777980b33db8b6cecd:
+/* The flatbuffer model_int8.tflite (app/model/), sha256 f3e67ba06753db35648f25c340675805bbef267001dc053db66abd402564e91e:
  * the build makes it a C array (app/CMakeLists.txt) and checks its length against this one. */
 #define KWS_MODEL_LEN 236848u
 /* Tensor arena TFLM needs for this model, measured in the PyPI TFLM on the 64-bit host (0: not

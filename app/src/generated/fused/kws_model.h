@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* The flatbuffer fused_int8.tflite (app/model/), sha256 8f671eaf6705bfbd0e6f926c10ffbbe914b618577c82636d1431fae279c86138:
+/* The flatbuffer fused_int8.tflite (app/model/), sha256 f35fd312f23f1d17e420ecf8bbcc305f9dfbf7b0366efb69a143caf8b5402e0c:
  * the build makes it a C array (app/CMakeLists.txt) and checks its length against this one. */
 #define KWS_MODEL_LEN 51200u
 /* Tensor arena TFLM needs for this model, measured in the PyPI TFLM on the 64-bit host (0: not

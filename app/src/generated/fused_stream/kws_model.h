@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* The flatbuffer fused_stream_int8_body.tflite (app/model/), sha256 c53480b1c408b98b3c8f1a5b7eb4749c6330aa5039f361421db4c71714dc34b4:
+/* The flatbuffer fused_stream_int8_body.tflite (app/model/), sha256 97543d085860a31954f51bc3169ddaeb2d6d14702cc6f0a8657fa9a1254dfea0:
  * the build makes it a C array (app/CMakeLists.txt) and checks its length against this one. */
 #define KWS_MODEL_LEN 49656u
 /* Tensor arena TFLM needs for this model, measured in the PyPI TFLM on the 64-bit host (0: not
