@@ -18,37 +18,37 @@ struct kws_clip {
 #define KWS_CLIP_IN_SET(i) (KWS_CLIP_SET < 0 || (i) / KWS_CLIPS_PER_SET == KWS_CLIP_SET)
 
 #if KWS_CLIP_IN_SET(0)
-/* _silence_: _silence_/noise_0109.wav */
+/* _silence_: _silence_/noise_0027.wav */
 static const uint8_t clip_0[] __aligned(4) = {
 #include "clips/00__silence_.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(1)
-/* yes: yes/026-espeak-en-gb-x-rp-sandro_nohash_0.wav */
+/* yes: yes/021-espeak-en-029-m5_nohash_0.wav */
 static const uint8_t clip_1[] __aligned(4) = {
 #include "clips/01_yes.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(2)
-/* no: no/032-espeak-en-029_nohash_0.wav */
+/* no: no/021-espeak-en-029-m5_nohash_0.wav */
 static const uint8_t clip_2[] __aligned(4) = {
 #include "clips/02_no.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(3)
-/* up: up/130-espeak-en-us-quincy_nohash_0.wav */
+/* up: up/021-espeak-en-029-m5_nohash_0.wav */
 static const uint8_t clip_3[] __aligned(4) = {
 #include "clips/03_up.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(4)
-/* down: down/209-flite-rms_nohash_0.wav */
+/* down: down/026-espeak-en-gb-x-rp-sandro_nohash_0.wav */
 static const uint8_t clip_4[] __aligned(4) = {
 #include "clips/04_down.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(5)
-/* left: left/026-espeak-en-gb-x-rp-sandro_nohash_0.wav */
+/* left: left/021-espeak-en-029-m5_nohash_0.wav */
 static const uint8_t clip_5[] __aligned(4) = {
 #include "clips/05_left.inc"
 };
@@ -60,25 +60,25 @@ static const uint8_t clip_6[] __aligned(4) = {
 };
 #endif
 #if KWS_CLIP_IN_SET(7)
-/* on: on/075-espeak-en-gb-david_nohash_0.wav */
+/* on: on/021-espeak-en-029-m5_nohash_0.wav */
 static const uint8_t clip_7[] __aligned(4) = {
 #include "clips/07_on.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(8)
-/* off: off/211-flite-kal16_nohash_0.wav */
+/* off: off/032-espeak-en-029_nohash_0.wav */
 static const uint8_t clip_8[] __aligned(4) = {
 #include "clips/08_off.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(9)
-/* stop: stop/032-espeak-en-029_nohash_0.wav */
+/* stop: stop/021-espeak-en-029-m5_nohash_0.wav */
 static const uint8_t clip_9[] __aligned(4) = {
 #include "clips/09_stop.inc"
 };
 #endif
 #if KWS_CLIP_IN_SET(10)
-/* go: go/209-flite-rms_nohash_0.wav */
+/* go: go/026-espeak-en-gb-x-rp-sandro_nohash_0.wav */
 static const uint8_t clip_10[] __aligned(4) = {
 #include "clips/10_go.inc"
 };

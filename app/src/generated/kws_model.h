@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* The flatbuffer model_int8.tflite (app/model/), sha256 f3e67ba06753db35648f25c340675805bbef267001dc053db66abd402564e91e:
+/* The flatbuffer model_int8.tflite (app/model/), sha256 dbf3cf37b940a56cbe23e438d0ea34dd9c41d8e989bd0d8998e1ad754f97f808:
  * the build makes it a C array (app/CMakeLists.txt) and checks its length against this one. */
 #define KWS_MODEL_LEN 236848u
 /* Tensor arena TFLM needs for this model, measured in the PyPI TFLM on the 64-bit host (0: not

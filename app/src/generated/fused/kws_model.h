@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* The flatbuffer fused_int8.tflite (app/model/), sha256 f35fd312f23f1d17e420ecf8bbcc305f9dfbf7b0366efb69a143caf8b5402e0c:
+/* The flatbuffer fused_int8.tflite (app/model/), sha256 763a6bd660da3786edf15831eb7e31861816c4bab773749cdc0e936472c62581:
  * the build makes it a C array (app/CMakeLists.txt) and checks its length against this one. */
 #define KWS_MODEL_LEN 51200u
 /* Tensor arena TFLM needs for this model, measured in the PyPI TFLM on the 64-bit host (0: not
