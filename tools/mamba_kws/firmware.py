@@ -362,7 +362,7 @@ class ImageModel:
     mode "window": the model on the last 1 s of frames (zeros after a reset) every hop.
     mode "stream": one step of the streaming body, then the mean of the last `cfg.steps` step
     outputs (fewer after a reset) through the float classifier, softmax (mamba_kws.stream's
-    `stream_mean`, with int8 h)."""
+    `stream_mean`, with int8 h); a streaming image that does not fit cfg (stream_image_mismatch) is refused."""
 
     def __init__(self, cfg: KWSConfig, tflite: Path, mode: str = "window") -> None:
         if mode not in MODES:
@@ -378,6 +378,9 @@ class ImageModel:
         inp = self.model.inputs[0]
         if inp.dtype != "int8":
             raise FirmwareError(f"{tflite}: the firmware runs int8 models; its input is {inp.dtype}")
+        why = None if self.readout is None else stream_image_mismatch(self.model, self.readout, cfg)
+        if why:
+            raise FirmwareError(why)
         self.in_scale, self.in_zp = inp.scale[0], inp.zero_point[0]
         self.reset()
 

@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     image = None
     if DEVICE in readouts:
-        from .firmware import FirmwareError, ImageModel, stream_image_mismatch
+        from .firmware import FirmwareError, ImageModel
 
         path = device_image(ckpt, cfg, args.device_image, out, explicit=args.readouts is not None)
         if path is None:
@@ -366,9 +366,6 @@ def main(argv: list[str] | None = None) -> int:
                 image = ImageModel(cfg, path, "stream")
             except FirmwareError as exc:
                 raise KWSError(f"--device-image {path}: {exc}") from None
-            why = stream_image_mismatch(image.model, image.readout, cfg)
-            if why:
-                raise KWSError(f"--device-image {path}: {why}")
 
     pool, sources = load_pools(cfg, clips, meta.get("trained_on"), Path(args.cache) if args.cache else None)
     noise = load_noise()
