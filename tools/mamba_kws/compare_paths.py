@@ -160,7 +160,13 @@ class Paths:
             self.lib = cbind.load()
         self.window = None
         if "fused_int8" in paths and fused_window is not None:
-            self.window, self.window_out = _window_image(fused_window, cfg)
+            from .firmware import FirmwareError, FusedHost, window_body
+
+            try:
+                body, self.window_out = window_body(fused_window, cfg)
+            except FirmwareError as exc:
+                raise CompareError(str(exc)) from None
+            self.window = FusedHost(body, "fused window image")
         if "fused_int8_stream" in paths:
             from .firmware import FirmwareError, FusedHost, stream_body, stream_image_mismatch
             from .fused_tflite import build_int8
@@ -240,31 +246,6 @@ class Paths:
 
 
 # ----------------------------------------------------------------------------- data
-
-def _window_image(data: bytes, cfg: KWSConfig) -> tuple[Any, Any]:
-    """A fused int8 window image as the firmware runs it (firmware.FusedHost), cut before its SOFTMAX so that it
-    gives logits; and the logits tensor's quantisation. A model of another shape is one clear error."""
-    from .export import ExportError
-    from .export.flatbuf import cut, load_model, op_list, tensor_info
-    from .firmware import FusedHost
-
-    try:
-        m = load_model(data, "fused window image")
-    except ExportError as exc:
-        raise CompareError(str(exc)) from None
-    sg, ops = m.subgraphs[0], op_list(m)
-    k = len(ops) - 1 if ops[-1:] == ["SOFTMAX"] else len(ops)  # the op that gives the logits: k - 1
-    t_in = tensor_info(m, int(sg.inputs[0]))
-    want = (1, cfg.features.frames, cfg.features.channels)
-    ok = "CUSTOM:MAMBA_BLOCK" in ops and t_in.dtype == "int8" and tuple(t_in.shape) == want
-    logits = int(sg.operators[k - 1].outputs[0]) if ok else -1
-    t_out = tensor_info(m, logits) if ok else None
-    if t_out is None or t_out.dtype != "int8" or tuple(t_out.shape) != (1, len(cfg.labels)):
-        raise CompareError(f"fused window image: expected an int8 fused model {want} -> (1, {len(cfg.labels)}) "
-                           f"(tools/fused_tflite.py --int8), got ops {' -> '.join(ops)}, input "
-                           f"{t_in.dtype} {tuple(t_in.shape)}")
-    return FusedHost(cut(m, 0, k, [int(sg.inputs[0])], [logits]), "fused window image"), t_out
-
 
 def data_source(meta: dict, override: str | None) -> str | None:
     """--data, else the generated set the checkpoint was trained on if it is still there, else the default."""

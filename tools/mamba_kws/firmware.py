@@ -307,6 +307,31 @@ class FusedHost:
         return vals[self._out]
 
 
+def window_body(data: bytes, cfg: KWSConfig, source: str = "fused window image") -> tuple[bytes, Any]:
+    """The fused int8 window image (tools/fused_tflite.py --int8) cut before its SOFTMAX, so that it gives
+    logits, and the logits tensor's quantisation (export.flatbuf.TensorInfo): the window twin of
+    stream_body. A model of another shape than the config's window and labels is one clear error."""
+    from .export import ExportError
+    from .export.flatbuf import cut, load_model, op_list, tensor_info
+
+    try:
+        m = load_model(data, source)
+    except ExportError as exc:
+        raise FirmwareError(str(exc)) from None
+    sg, ops = m.subgraphs[0], op_list(m)
+    k = len(ops) - 1 if ops[-1:] == ["SOFTMAX"] else len(ops)  # the op that gives the logits: k - 1
+    t_in = tensor_info(m, int(sg.inputs[0]))
+    want = (1, cfg.features.frames, cfg.features.channels)
+    ok = MAMBA_OP in ops and t_in.dtype == "int8" and tuple(t_in.shape) == want
+    logits = int(sg.operators[k - 1].outputs[0]) if ok else -1
+    t_out = tensor_info(m, logits) if ok else None
+    if t_out is None or t_out.dtype != "int8" or tuple(t_out.shape) != (1, len(cfg.labels)):
+        raise FirmwareError(f"{source}: expected an int8 fused model {want} -> (1, {len(cfg.labels)}) "
+                            f"(tools/fused_tflite.py --int8), got ops {' -> '.join(ops)}, input "
+                            f"{t_in.dtype} {tuple(t_in.shape)}")
+    return cut(m, 0, k, [int(sg.inputs[0])], [logits]), t_out
+
+
 def stream_body(data: bytes) -> tuple[bytes, dict[str, Any]]:
     """The streaming .tflite (tools/fused_tflite.py --streaming --int8: stem, blocks, classifier,
     softmax per step) split for the `stream_mean` readout: the body up to the last block's output
