@@ -30,7 +30,7 @@ static const uint8_t clip_1[] __aligned(4) = {
 };
 #endif
 #if KWS_CLIP_IN_SET(2)
-/* no: no/021-espeak-en-029-m5_nohash_0.wav */
+/* no: no/032-espeak-en-029_nohash_0.wav */
 static const uint8_t clip_2[] __aligned(4) = {
 #include "clips/02_no.inc"
 };
@@ -48,7 +48,7 @@ static const uint8_t clip_4[] __aligned(4) = {
 };
 #endif
 #if KWS_CLIP_IN_SET(5)
-/* left: left/021-espeak-en-029-m5_nohash_0.wav */
+/* left: left/026-espeak-en-gb-x-rp-sandro_nohash_0.wav */
 static const uint8_t clip_5[] __aligned(4) = {
 #include "clips/05_left.inc"
 };
@@ -66,7 +66,7 @@ static const uint8_t clip_7[] __aligned(4) = {
 };
 #endif
 #if KWS_CLIP_IN_SET(8)
-/* off: off/032-espeak-en-029_nohash_0.wav */
+/* off: off/026-espeak-en-gb-x-rp-sandro_nohash_0.wav */
 static const uint8_t clip_8[] __aligned(4) = {
 #include "clips/08_off.inc"
 };

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* The flatbuffer model_int8.tflite (app/model/), sha256 dbf3cf37b940a56cbe23e438d0ea34dd9c41d8e989bd0d8998e1ad754f97f808:
+/* The flatbuffer model_int8.tflite (app/model/), sha256 6414c433862cdcd304feb0208c7263e00f7e1150719e10dd45e1a9bd8909ea77:
  * the build makes it a C array (app/CMakeLists.txt) and checks its length against this one. */
 #define KWS_MODEL_LEN 236848u
 /* Tensor arena TFLM needs for this model, measured in the PyPI TFLM on the 64-bit host (0: not

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* The flatbuffer fused_int8.tflite (app/model/), sha256 763a6bd660da3786edf15831eb7e31861816c4bab773749cdc0e936472c62581:
+/* The flatbuffer fused_int8.tflite (app/model/), sha256 1b5cbaf861dabf1b01da5ae321d525d5db490168e7b47f7b2501d6f3f3661cda:
  * the build makes it a C array (app/CMakeLists.txt) and checks its length against this one. */
 #define KWS_MODEL_LEN 51200u
 /* Tensor arena TFLM needs for this model, measured in the PyPI TFLM on the 64-bit host (0: not

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* The flatbuffer fused_stream_int8_body.tflite (app/model/), sha256 8c7a925d9ed1d3f4965c9f71bb78afd2bf011775b75039c3f58d8b70f29d4644:
+/* The flatbuffer fused_stream_int8_body.tflite (app/model/), sha256 49b42f52dc4c60ff9bef4ab8a16a7622a6f30e9e3a8248bd0a0bf457af9931a8:
  * the build makes it a C array (app/CMakeLists.txt) and checks its length against this one. */
 #define KWS_MODEL_LEN 49656u
 /* Tensor arena TFLM needs for this model, measured in the PyPI TFLM on the 64-bit host (0: not
