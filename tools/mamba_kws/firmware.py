@@ -258,7 +258,7 @@ class FusedHost:
         from .export.flatbuf import cut, load_model, op_name, tensor_info
         from .export.tflm import TFLMModel
 
-        m = load_model(data, source)
+        m = load_model(data, "fused window image")
         sg = m.subgraphs[0]
         names = [op_name(m, op) for op in sg.operators]
         consts = {i for i in range(len(sg.tensors)) if tensor_info(m, i).const}
@@ -307,7 +307,7 @@ class FusedHost:
         return vals[self._out]
 
 
-def window_body(data: bytes, cfg: KWSConfig, source: str = "fused window image") -> tuple[bytes, Any]:
+def window_body(data: bytes, cfg: KWSConfig) -> tuple[bytes, Any]:
     """The fused int8 window image (tools/fused_tflite.py --int8) cut before its SOFTMAX, so that it gives
     logits, and the logits tensor's quantisation (export.flatbuf.TensorInfo): the window twin of
     stream_body. A model of another shape than the config's window and labels is one clear error."""
@@ -315,7 +315,7 @@ def window_body(data: bytes, cfg: KWSConfig, source: str = "fused window image")
     from .export.flatbuf import cut, load_model, op_list, tensor_info
 
     try:
-        m = load_model(data, source)
+        m = load_model(data, "fused window image")
     except ExportError as exc:
         raise FirmwareError(str(exc)) from None
     sg, ops = m.subgraphs[0], op_list(m)
@@ -326,7 +326,7 @@ def window_body(data: bytes, cfg: KWSConfig, source: str = "fused window image")
     logits = int(sg.operators[k - 1].outputs[0]) if ok else -1
     t_out = tensor_info(m, logits) if ok else None
     if t_out is None or t_out.dtype != "int8" or tuple(t_out.shape) != (1, len(cfg.labels)):
-        raise FirmwareError(f"{source}: expected an int8 fused model {want} -> (1, {len(cfg.labels)}) "
+        raise FirmwareError(f"fused window image: expected an int8 fused model {want} -> (1, {len(cfg.labels)}) "
                             f"(tools/fused_tflite.py --int8), got ops {' -> '.join(ops)}, input "
                             f"{t_in.dtype} {tuple(t_in.shape)}")
     return cut(m, 0, k, [int(sg.inputs[0])], [logits]), t_out
